@@ -1,0 +1,48 @@
+"""`shapenas` command line: a table of small command classes (see `shapenas/commands/`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shapenas.errors import UserError
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line, exit code 2, as every other bad input does."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _commands() -> list:
+    # Imported here so that `shapenas --help` stays fast and one broken command cannot break the others' import.
+    from shapenas.commands import COMMANDS
+
+    return [cls() for cls in COMMANDS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="shapenas", description="Search YOLO detectors by AKConv shapes and module placement.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    for command in _commands():
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(command_parser)
+        command_parser.set_defaults(handler=command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler.run(args) or 0)
+    except UserError as error:
+        print(f"shapenas {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"shapenas {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
