@@ -1,0 +1,148 @@
+"""AKConv: a convolution with an arbitrary sampled shape and number of parameters.
+
+Paper: "AKConv: Convolutional Kernel with Arbitrary Sampled Shapes and Arbitrary
+Number of Parameters" (later renamed LDConv), https://arxiv.org/abs/2311.11587
+
+The original code gathers four shifted copies of the input per layer and computes
+coordinates in the autocast dtype. Here sampling is a single ``grid_sample`` call with
+coordinates in float32 (float64 for float64 inputs), even under autocast.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shapenas.modules.akconv_shapes import Shape, resolve_shape
+
+__all__ = ["AKConv", "akconv_sample"]
+
+
+def _coord_dtype(dtype: torch.dtype) -> torch.dtype:
+    # float64 stays float64 (gradcheck); everything narrower is promoted to float32
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _grid(offset: torch.Tensor, p_n: torch.Tensor, stride: int, size: tuple[int, int]):
+    """Build the normalised sampling grid.
+
+    offset: (B, 2N, h, w), rows first: channels [0, N) are row offsets, [N, 2N) col offsets.
+    p_n: (2N,) initial points, rows then cols. Returns (B, h*N, w, 2) with (x, y) last,
+    laid out so grid_sample's output is already ``b c (h n) w``.
+    """
+    B, n2, h, w = offset.shape
+    N = n2 // 2
+    H, W = size
+    off = offset.view(B, 2, N, h, w)
+    p_n = p_n.to(offset.dtype).view(2, N, 1, 1)
+    rows = torch.arange(h, device=offset.device, dtype=offset.dtype).view(1, h, 1) * stride
+    cols = torch.arange(w, device=offset.device, dtype=offset.dtype).view(1, 1, w) * stride
+    # p = top-left anchor + initial point + learned offset, clamped to the map: the
+    # explicit clamp (not only padding_mode) keeps us equal to the reference and the paper
+    pr = (off[:, 0] + p_n[0] + rows).clamp(0, H - 1)
+    pc = (off[:, 1] + p_n[1] + cols).clamp(0, W - 1)
+    # align_corners=True maps -1 -> pixel 0 and +1 -> pixel size-1; a size-1 axis has
+    # pixel 0 only, where max(.., 1) gives -1 (any value samples pixel 0 there)
+    gy = pr * (2.0 / max(H - 1, 1)) - 1.0
+    gx = pc * (2.0 / max(W - 1, 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1)  # (B, N, h, w, 2)
+    return grid.permute(0, 2, 1, 3, 4).reshape(B, h * N, w, 2)
+
+
+def akconv_sample(
+    x: torch.Tensor, offset: torch.Tensor, p_n: torch.Tensor, stride: int = 1
+) -> torch.Tensor:
+    """Bilinear samples of x at anchor + p_n + offset, stacked along the height.
+
+    x: (B, C, H, W); offset: (B, 2N, h, w) (rows then cols); p_n: (2N,) (rows then cols).
+    Returns (B, C, h*N, w) in x's dtype; row ``i*N + n`` holds point n of output row i.
+    Coordinates and sampling run in float32 (float64 for float64 x) with autocast off.
+    """
+    cdt = _coord_dtype(x.dtype)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        grid = _grid(offset.to(cdt), p_n, stride, (x.shape[2], x.shape[3]))
+        out = F.grid_sample(
+            x.to(cdt), grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
+    return out.to(x.dtype)
+
+
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"AKConv: {name} must be an integer >= {low}, got {value!r}")
+
+
+class AKConv(nn.Module):
+    """AKConv, a drop-in for Ultralytics ``Conv``; YAML row ``AKConv: [c2, num_param, stride, shape?]``.
+
+    x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)
+
+    - ``p_conv``: 3x3 conv, stride s, padding 1, c1 -> 2N, bias; weights and bias start at
+      zero, so at initialisation the layer samples exactly its initial points.
+      Output channels [0, N) are row offsets and [N, 2N) column offsets of points 0..N-1.
+    - positions p = top-left anchor (i*s, j*s) + initial point + offset, clamped to
+      [0, H-1] x [0, W-1], sampled bilinearly and stacked: (B, c1, h*N, w).
+    - ``conv``: Conv2d(c1, c2, (N, 1), stride (N, 1), no bias), then ``bn`` and ``act`` (SiLU).
+
+    Border: because positions are clamped before interpolating, our bilinear weights always
+    sum to 1, so out-of-image samples replicate the border pixel. The original AKConv code
+    floors *before* clamping and clamps both neighbours onto the same border pixel, giving
+    weights that sum to 2 per clamped axis (the border value doubled, x4 in a corner).
+
+    ONNX: export at a fixed input size (opset >= 16 for GridSample); the tracer bakes
+    H and W into the graph as constants.
+
+    ``points`` holds the initial (row, col) points as given (not translated); the buffer
+    ``p_n`` (2N,) holds them as float rows-then-cols. ``p_n`` is not saved in the state
+    dict: the points come from the constructor (the YAML row), so a checkpoint cannot
+    silently disagree with ``points``.
+    """
+
+    def __init__(self, c1: int, c2: int, num_param: int = 5, stride: int = 1, shape=None):
+        super().__init__()
+        _check_int("c1", c1, 1)
+        _check_int("c2", c2, 1)
+        _check_int("num_param", num_param, 2)
+        _check_int("stride", stride, 1)
+        self.c1, self.c2, self.num_param, self.stride = int(c1), int(c2), int(num_param), int(stride)
+        self.points: Shape = resolve_shape(shape, self.num_param)
+        self.shape_name = "regular" if shape is None else shape if isinstance(shape, str) else "custom"
+        n = self.num_param
+        self.p_conv = nn.Conv2d(c1, 2 * n, 3, stride=stride, padding=1, bias=True)
+        nn.init.zeros_(self.p_conv.weight)
+        nn.init.zeros_(self.p_conv.bias)
+        self.conv = nn.Conv2d(c1, c2, (n, 1), stride=(n, 1), bias=False)
+        self.bn = nn.BatchNorm2d(c2)
+        self.act = nn.SiLU()
+        rows = [float(r) for r, _ in self.points]
+        cols = [float(c) for _, c in self.points]
+        self.register_buffer("p_n", torch.tensor(rows + cols, dtype=torch.float32), persistent=False)
+
+    def sample(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, c1, H, W) -> stacked samples (B, c1, h*N, w) in x's dtype."""
+        # cast the offsets, not the conv: p_conv runs in the autocast dtype like any conv
+        offset = self.p_conv(x)
+        return akconv_sample(x, offset, self.p_n, self.stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)."""
+        return self.act(self.bn(self.conv(self.sample(x))))
+
+    def extra_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
+        """MACs outside child modules: bilinear sampling only.
+
+        4 MACs per sampled value per channel: ``4 * B * c1 * h * w * N`` with (h, w) = y's
+        spatial size. The coordinate arithmetic (anchor + point + offset, clamp, normalise;
+        O(B*N*h*w), independent of c1) is not counted. p_conv/conv/bn are child modules.
+        """
+        b, _, h, w = y.shape
+        return 4 * int(b) * self.c1 * int(h) * int(w) * self.num_param
+
+    def extra_repr(self) -> str:
+        s = f"num_param={self.num_param}, stride={self.stride}, shape={self.shape_name}"
+        if self.shape_name == "custom":
+            s += f" {self.points}"
+        return s
