@@ -1,0 +1,92 @@
+"""DynamicConv from "ParameterNet: Parameters Are All You Need for Large-scale Visual Pretraining of
+Mobile Networks" (Han et al., CVPR 2024).
+
+Paper: https://arxiv.org/abs/2306.14525
+
+E expert kernels mixed per sample by independent sigmoid gates computed from the globally pooled
+input: many more parameters for few extra FLOPs. Drop-in for Ultralytics ``Conv`` (BN + SiLU
+after). YAML row: ``DynamicConv: [c2, k, s, num_experts]``.
+
+The batch is folded into the groups of one convolution (``per_sample_conv``), so ONNX export is
+static-batch. Ultralytics' own GFLOPs count sees only the routing Linear, not the main convolution;
+``extra_macs`` supplies the rest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from .dynamic_kernel import per_sample_conv
+
+__all__ = ["DynamicConv"]
+
+
+def _check_args(c1: int, c2: int, k: int, s: int, num_experts: int, g: int) -> None:
+    """Raise ValueError naming the first impossible argument."""
+    for name, v in (("c1", c1), ("c2", c2), ("s", s), ("num_experts", num_experts), ("g", g)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"DynamicConv: {name} must be an int >= 1, got {v!r}")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
+        raise ValueError(f"DynamicConv: k must be an odd int >= 1, got {k!r}")
+    if c1 % g or c2 % g:
+        raise ValueError(f"DynamicConv: c1 and c2 must be divisible by g, got c1={c1}, c2={c2}, g={g}")
+
+
+class DynamicConv(nn.Module):
+    """Mixture-of-experts convolution + BN + SiLU.
+
+    ``x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)`` (padding ``k // 2``).
+
+    Parameters: ``weight (E, c2, c1/g, k, k)``, ``routing`` Linear(c1 -> E) with bias, ``bn``;
+    total ``E*c2*(c1/g)*k*k + c1*E + E + 2*c2``. No convolution bias (BN follows).
+    """
+
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, num_experts: int = 4, g: int = 1):
+        super().__init__()
+        _check_args(c1, c2, k, s, num_experts, g)
+        self.c1, self.c2, self.k, self.s, self.g, self.num_experts = c1, c2, k, s, g, num_experts
+        self.weight = nn.Parameter(torch.empty(num_experts, c2, c1 // g, k, k))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.routing = nn.Linear(c1, num_experts)
+        self.bn = nn.BatchNorm2d(c2)
+        self.act = nn.SiLU()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Each expert initialised like an ``nn.Conv2d`` weight, as timm's CondConv2d (used by ParameterNet) does."""
+        for i in range(self.num_experts):
+            nn.init.kaiming_uniform_(self.weight.data[i], a=math.sqrt(5))
+        self.routing.reset_parameters()
+
+    def routing_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Independent gates ``sigmoid(Linear(GAP(x)))``: ``(B, c1, H, W) -> (B, E)``."""
+        return torch.sigmoid(self.routing(self.pool(x).flatten(1)))
+
+    def aggregate(self, r: torch.Tensor) -> torch.Tensor:
+        """Per-sample kernel ``sum_e r[:, e] * W_e``: ``(B, E) -> (B, c2, c1/g, k, k)``."""
+        w = r @ self.weight.reshape(self.num_experts, -1)  # (B, c2*c1/g*k*k)
+        return w.reshape(r.shape[0], self.c2, self.c1 // self.g, self.k, self.k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, c1, H, W) -> (B, c2, h, w)``."""
+        weight = self.aggregate(self.routing_weights(x))
+        return self.act(self.bn(per_sample_conv(x, weight, None, self.s, self.k // 2, self.g)))
+
+    def extra_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
+        """MACs outside child modules for ``forward(x) -> y``, with (h, w) = y's size:
+
+        - kernel aggregation: ``B*E*c2*(c1/g)*k*k``
+        - main per-sample convolution: ``B*c2*h*w*(c1/g)*k*k``
+
+        The pool, routing Linear, BN and SiLU are child modules, counted elsewhere.
+        """
+        b = x.shape[0]
+        h, w = y.shape[-2:]
+        n = self.c2 * (self.c1 // self.g) * self.k * self.k
+        return int(b * self.num_experts * n + b * h * w * n)
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, c2={self.c2}, k={self.k}, s={self.s}, num_experts={self.num_experts}, g={self.g}"
