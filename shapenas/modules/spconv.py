@@ -1,0 +1,124 @@
+"""SPConv: "Split to Be Slim: An Overlooked Redundancy in Vanilla Convolution" (IJCAI 2020).
+
+Paper: https://arxiv.org/abs/2006.12085
+
+A drop-in replacement for a 3x3 Ultralytics ``Conv``: the input channels are split into a
+"representative" part, processed by a 3x3 group convolution plus a 1x1 convolution, and a
+"redundant" part, processed by a cheap 1x1 convolution. The two branch outputs are fused
+without parameters by a per-channel softmax over their global averages.
+
+YAML row: ``SPConv: [c2, k, s, ratio]`` (k must be 3).
+
+Differences from the authors' code, all deliberate:
+
+- Odd H/W at stride 2: the authors' 2x2 average pool floors the size while the stride-2 3x3
+  convolution gives ``ceil(H/2)``, so the branch sum crashes. We pool with ``ceil_mode=True``;
+  the last, partial window averages only the pixels it covers.
+- Odd channel splits: the 3x3 group conv has 2 groups, so the representative channel count is
+  ``int(c1 * ratio)`` rounded *down* to an even number; impossible splits raise ``ValueError``
+  at construction instead of failing in ``forward``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SPConv"]
+
+
+def _split_channels(c1: int, ratio: float) -> tuple[int, int]:
+    """Representative / redundant channel counts for ``c1`` input channels.
+
+    The representative count is even because it feeds a convolution with 2 groups.
+    """
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"SPConv: ratio must be in (0, 1), got {ratio}")
+    c_rep = int(c1 * ratio) // 2 * 2
+    c_red = c1 - c_rep
+    if c_rep < 2 or c_red < 1:
+        raise ValueError(
+            f"SPConv: cannot split c1={c1} with ratio={ratio}: it gives {c_rep} representative "
+            f"channels (need an even number >= 2 for the 2-group 3x3 conv) and {c_red} redundant "
+            f"channels (need >= 1); use a plain Conv here (e.g. on the RGB input) or change ratio"
+        )
+    return c_rep, c_red
+
+
+class SPConv(nn.Module):
+    """Split-based 3x3 convolution with parameter-free branch fusion, followed by SiLU.
+
+    Shapes: ``x: (B, c1, H, W) -> (B, c2, ceil(H/s), ceil(W/s))``, i.e. the same size as a
+    3x3 ``Conv`` with padding 1 (``floor((H-1)/s)+1``).
+
+    Args:
+        c1: input channels; split into ``c_rep`` (even, ``int(c1*ratio)`` rounded down to even)
+            representative and ``c_red = c1 - c_rep`` redundant channels.
+        c2: output channels; must be even (the 3x3 group conv has 2 groups).
+        k: kernel size; only 3 is defined by the paper.
+        s: stride, 1 or 2 (2 average-pools 2x2 before the 1x1 convolutions, as in the paper).
+        ratio: fraction of input channels treated as representative, in (0, 1).
+
+    There is no final BatchNorm (no ``bn`` attribute): each branch already ends in its own BN
+    (``bn_rep``, ``bn_red``) and the fusion is a convex per-channel combination of the two
+    normalised maps, so the fused output is already normalised; an extra BN would only add
+    parameters the paper does not have. Only the ``act`` SiLU is added, so the module has the
+    same non-linearity as the ``Conv`` it replaces.
+    """
+
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, ratio: float = 0.5) -> None:
+        super().__init__()
+        if k != 3:
+            raise ValueError(f"SPConv: k must be 3 (the paper defines only 3x3), got {k}")
+        if s not in (1, 2):
+            raise ValueError(f"SPConv: s must be 1 or 2, got {s}")
+        if c2 < 2 or c2 % 2:
+            raise ValueError(f"SPConv: c2 must be even and >= 2 (3x3 conv has 2 groups), got {c2}")
+        self.c1, self.c2, self.s, self.ratio = c1, c2, s, ratio
+        self.c_rep, self.c_red = _split_channels(c1, ratio)
+        self.gwc = nn.Conv2d(self.c_rep, c2, 3, s, padding=1, groups=2, bias=False)
+        self.pwc = nn.Conv2d(self.c_rep, c2, 1, bias=False)
+        self.bn_rep = nn.BatchNorm2d(c2)
+        self.conv_red = nn.Conv2d(self.c_red, c2, 1, bias=True)
+        self.bn_red = nn.BatchNorm2d(c2)
+        self.act = nn.SiLU()
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """2x2 average pool at stride 2; ceil_mode so odd sizes match the 3x3 conv's ceil(H/2)."""
+        if self.s == 1:
+            return x
+        return F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, c1, H, W) -> (B, c2, ceil(H/s), ceil(W/s))``."""
+        x_rep, x_red = x[:, : self.c_rep], x[:, self.c_rep :]
+        y_rep = self.bn_rep(self.gwc(x_rep) + self.pwc(self._pool(x_rep)))
+        y_red = self.bn_red(self.conv_red(self._pool(x_red)))
+        # Per sample and output channel, softmax over the two branches' global averages.
+        logits = torch.stack((y_rep.mean((2, 3)), y_red.mean((2, 3))), dim=-1)  # (B, c2, 2)
+        w = logits.softmax(dim=-1)[..., None, None]  # (B, c2, 2, 1, 1)
+        return self.act(y_rep * w[:, :, 0] + y_red * w[:, :, 1])
+
+    def extra_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
+        """Multiply-accumulates of ``forward(x) -> y`` outside the child modules.
+
+        With ``B, c1, H, W = x.shape`` and ``_, c2, h, w = y.shape``, counting 1 per element:
+
+        - avg-pools (only when ``s == 2``, done functionally): 1 add per input element of
+          both branches, ``B * c1 * H * W``;
+        - branch sum ``gwc + pwc``: ``B * c2 * h * w``;
+        - global averages: ``B * c2 * h * w`` per branch, ``2 * B * c2 * h * w``;
+        - softmax: 1 per logit, ``2 * B * c2``;
+        - weighted sum: one MAC per element per branch, ``2 * B * c2 * h * w``.
+
+        Total ``(s == 2) * B*c1*H*W + 5 * B*c2*h*w + 2 * B*c2``. The SiLU is not counted
+        (as for Ultralytics ``Conv``).
+        """
+        b, c1, hi, wi = x.shape
+        _, c2, h, w = y.shape
+        pool = b * c1 * hi * wi if self.s == 2 else 0
+        return int(pool + 5 * b * c2 * h * w + 2 * b * c2)
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, c2={self.c2}, s={self.s}, ratio={self.ratio}, c_rep={self.c_rep}"
