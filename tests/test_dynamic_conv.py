@@ -16,7 +16,7 @@ def _reference(m: DynamicConv, x: torch.Tensor) -> torch.Tensor:
     outs = []
     for xb in x.split(1):
         r = torch.sigmoid(m.routing(xb.mean(dim=(2, 3))))[0]
-        kernel = sum(r[e] * m.weight[e] for e in range(m.num_experts))
+        kernel = sum(r[e] * m.kernels()[e] for e in range(m.num_experts))
         outs.append(m.act(m.bn(F.conv2d(xb, kernel, stride=m.s, padding=m.k // 2, groups=m.g))))
     return torch.cat(outs)
 

@@ -25,7 +25,7 @@ def _reference(m: ODConv, x: torch.Tensor) -> torch.Tensor:
         fa = torch.sigmoid(m.filter_fc(z) / t).reshape(1, -1, 1, 1) if m.filter_fc is not None else 1.0
         sa = torch.sigmoid(m.spatial_fc(z) / t).reshape(m.k, m.k) if m.spatial_fc is not None else 1.0
         ka = torch.softmax(m.kernel_fc(z).flatten() / t, 0) if m.kernel_fc is not None else torch.ones(1)
-        kernel = sum(ka[i] * sa * m.weight[i] for i in range(m.kernel_num))
+        kernel = sum(ka[i] * sa * m.kernels()[i] for i in range(m.kernel_num))
         y = F.conv2d(xb * ca, kernel, stride=m.s, padding=m.k // 2, groups=m.g) * fa
         outs.append(m.act(m.bn(y)))
     return torch.cat(outs)

@@ -48,17 +48,23 @@ class DynamicConv(nn.Module):
         super().__init__()
         _check_args(c1, c2, k, s, num_experts, g)
         self.c1, self.c2, self.k, self.s, self.g, self.num_experts = c1, c2, k, s, g, num_experts
-        self.weight = nn.Parameter(torch.empty(num_experts, c2, c1 // g, k, k))
+        # Stored 4-D as (num_experts*c2, c1/g, k, k): Ultralytics moves checkpoints with .to(memory_format=...), which
+        # rejects 5-D tensors. Viewed as (num_experts, c2, c1/g, k, k) wherever the kernels are used.
+        self.weight = nn.Parameter(torch.empty(num_experts * c2, c1 // g, k, k))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.routing = nn.Linear(c1, num_experts)
         self.bn = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
         self.reset_parameters()
 
+    def kernels(self) -> torch.Tensor:
+        """The candidate kernels as a view of shape (num_experts, c2, c1/g, k, k)."""
+        return self.weight.view(self.num_experts, self.c2, self.c1 // self.g, self.k, self.k)
+
     def reset_parameters(self) -> None:
         """Each expert initialised like an ``nn.Conv2d`` weight, as timm's CondConv2d (used by ParameterNet) does."""
         for i in range(self.num_experts):
-            nn.init.kaiming_uniform_(self.weight.data[i], a=math.sqrt(5))
+            nn.init.kaiming_uniform_(self.kernels()[i], a=math.sqrt(5))
         self.routing.reset_parameters()
 
     def routing_weights(self, x: torch.Tensor) -> torch.Tensor:

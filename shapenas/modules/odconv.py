@@ -59,7 +59,9 @@ class ODConv(nn.Module):
         # Plain float, not a buffer: Ultralytics' ModelEMA averages every floating state_dict entry,
         # which would blend the EMA's temperature with the model's instead of following the schedule.
         self.temperature = 1.0
-        self.weight = nn.Parameter(torch.empty(kernel_num, c2, c1 // g, k, k))
+        # Stored 4-D as (kernel_num*c2, c1/g, k, k): Ultralytics moves checkpoints with .to(memory_format=...), which
+        # rejects 5-D tensors. Viewed as (kernel_num, c2, c1/g, k, k) wherever the kernels are used.
+        self.weight = nn.Parameter(torch.empty(kernel_num * c2, c1 // g, k, k))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Conv2d(c1, a, 1, bias=False)
         # GroupNorm(1, A) normalises each sample's A features on its own; BatchNorm here (as in the
@@ -75,10 +77,14 @@ class ODConv(nn.Module):
         self.act = nn.SiLU()
         self.reset_parameters()
 
+    def kernels(self) -> torch.Tensor:
+        """The candidate kernels as a view of shape (kernel_num, c2, c1/g, k, k)."""
+        return self.weight.view(self.kernel_num, self.c2, self.c1 // self.g, self.k, self.k)
+
     def reset_parameters(self) -> None:
         """Kaiming (fan_out, relu) for every kernel and attention conv, zero biases, as the authors do."""
         for i in range(self.kernel_num):
-            nn.init.kaiming_normal_(self.weight.data[i], mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(self.kernels()[i], mode="fan_out", nonlinearity="relu")
         for m in (self.fc, self.channel_fc, self.filter_fc, self.spatial_fc, self.kernel_fc):
             if m is not None:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
