@@ -63,8 +63,15 @@ def _read_yaml_file(path: Path, key: str) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        reason = " ".join(str(error).split())  # one line, whatever the parser printed
-        raise UserError(f"{key}: {str(path)!r} is not valid YAML ({reason})") from None
+        raise UserError(f"{key}: {str(path)!r} is not valid YAML ({_yaml_reason(error)})") from None
+
+
+def _yaml_reason(error: Exception) -> str:
+    """The parser's complaint and where, on one line."""
+    mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(error).split())
 
 
 def parse_override(text: str) -> tuple[str, Any]:

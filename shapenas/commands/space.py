@@ -1,0 +1,100 @@
+"""`shapenas space CONFIG`: show a search space (slots, choices, size); `--sample K` renders random candidates."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shapenas.commands.base import Command
+
+
+def _slot_table(space) -> list[str]:
+    lines = [f"{'layer':>5}  {'section':<8}  {'kind':<8}  {'channels':>11}  {'stride':>6}  choices"]
+    for slot in space.slots:
+        choices = " | ".join(option.describe() for option in space.choices[slot.index].options)
+        channels = f"{slot.c1} -> {slot.c2}"
+        lines.append(f"{slot.index:>5}  {slot.section:<8}  {slot.kind:<8}  {channels:>11}  {slot.stride:>6}  {choices}")
+    return lines
+
+
+def _size_text(size: int) -> str:
+    return f"{size}" if size < 10**6 else f"{size:.3e} ({size})"
+
+
+def _shape_grids(candidate) -> list[str]:
+    from shapenas.modules.akconv_shapes import ascii_grid
+
+    lines = []
+    for index, choice in candidate.choices:
+        if choice.module == "AKConv":
+            lines.append(f"  L{index} AKConv shape ({choice.label or 'points'}, n={choice.get('num_param')}):")
+            lines.extend(f"    {row}" for row in ascii_grid(choice.get("points")).splitlines())
+    return lines
+
+
+def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
+    import optuna
+
+    from shapenas.cost import model_cost
+    from shapenas.spaces.yaml_text import model_yaml_text
+    from shapenas.ultralytics_bridge import build_model
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    imgsz = space.config.proxy["imgsz"]
+    for k in range(1, count + 1):
+        trial = study.ask()
+        candidate = space.suggest(trial)
+        model_yaml = space.render(candidate)
+        cost = model_cost(build_model(model_yaml), imgsz)
+        print(f"\nsample {k}/{count}  key {candidate.key()}  {cost.gflops:.3f} GFLOPs @{imgsz}  {cost.params:,} params")
+        print(f"  {candidate.summary()}")
+        print("  params: " + (" ".join(f"{name}={value}" for name, value in trial.params.items()) or "(none)"))
+        for line in _shape_grids(candidate):
+            print(line)
+        if out_dir is not None:
+            path = out_dir / f"sample_{k:02d}_{candidate.key()}.yaml"
+            header = (
+                f"shapenas candidate {candidate.key()}: {candidate.summary()}\n"
+                f"base {space.config.base}, scale {space.config.scale}; build with `import shapenas` first"
+            )
+            path.write_text(model_yaml_text(model_yaml, header))
+            print(f"  wrote {path}")
+
+
+class SpaceCommand(Command):
+    name = "space"
+    help = "Show a search space: its slots, the choices per slot and its size; --sample renders random candidates."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("config", metavar="CONFIG", help="search config YAML (see configs/)")
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+            help="override a config key, e.g. --set space.slots=downsample (repeatable; values read as YAML)",
+        )
+        parser.add_argument("--sample", type=int, default=0, metavar="K", help="render K random candidates")
+        parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="write the sampled YAMLs here")
+        parser.add_argument("--seed", type=int, default=None, metavar="S", help="sampling seed (default search.seed)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from shapenas.config import load_config
+        from shapenas.errors import UserError
+        from shapenas.spaces import SearchSpace
+
+        if args.sample < 0:
+            raise UserError(f"--sample: expected a count >= 0, got {args.sample}")
+        if args.out is not None and args.sample == 0:
+            raise UserError(f"--out: needs --sample K to have candidates to write, got --out {str(args.out)!r}")
+        config = load_config(args.config, args.overrides)
+        space = SearchSpace(config)  # checks the slot-dependent keys: all checks pass before anything is written
+        scale = f", scale {config.scale}" if config.scale else ""
+        print(f"base {config.base}{scale}: {len(space.rows)} layers, {len(space.slots)} slots selected")
+        print("\n".join(_slot_table(space)))
+        print(f"space size: {_size_text(space.size())} distinct candidates")
+        print(f"presets enqueued first: {', '.join(config.search['presets']) or '(none)'}")
+        if args.sample:
+            if args.out is not None:
+                args.out.mkdir(parents=True, exist_ok=True)
+            seed = args.seed if args.seed is not None else (config.search["seed"] or 0)
+            _sample(space, args.sample, seed, args.out)
+        return 0

@@ -1,0 +1,175 @@
+"""Search config: defaults, overrides, paths, and a table of malformed configs that must each fail in one line.
+
+Every malformed case runs the real CLI (`shapenas space BAD.yaml --sample 1 --out DIR`): exit code 2, one stderr line
+naming the key and the bad value, no traceback, nothing written. Most run in process; a few as subprocesses.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shapenas.cli import main
+from shapenas.config import config_from_dict, load_config, require_data
+from shapenas.errors import UserError
+
+GOOD = {"base": "yolov8n.yaml"}
+
+
+def _with(**sections):
+    """GOOD plus nested values given as dotted keys: _with(**{"proxy.epochs": 0})."""
+    config = json.loads(json.dumps(GOOD))
+    for dotted, value in sections.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config
+
+
+# (case id, config dict or raw text, --set overrides, strings the one-line message must contain)
+BAD_CONFIGS = [
+    ("no-base", {"proxy": {"epochs": 3}}, [], ["base: missing"]),
+    ("unknown-base", {"base": "yolov8q.yaml"}, [], ["base:", "'yolov8q.yaml'"]),
+    ("base-not-text", {"base": 42}, [], ["base:", "got 42"]),
+    ("base-not-model", {"base": "BASE_NOT_MODEL"}, [], ["base:", "not a model YAML"]),
+    ("unknown-top-key", _with(epochs=3), [], ["epochs: unknown key"]),
+    ("typo-key", _with(**{"proxy.epoch": 3}), [], ["proxy.epoch: unknown key", "'epochs'"]),
+    ("section-not-mapping", _with(space=["a", "b"]), [], ["space: expected a mapping", "['a', 'b']"]),
+    ("epochs-zero", _with(**{"proxy.epochs": 0}), [], ["proxy.epochs:", "got 0"]),
+    ("epochs-text", _with(**{"proxy.epochs": "three"}), [], ["proxy.epochs:", "'three'"]),
+    ("imgsz-not-32", _with(**{"proxy.imgsz": 100}), [], ["proxy.imgsz:", "multiple of 32", "got 100"]),
+    ("fraction-high", _with(**{"proxy.fraction": 1.5}), [], ["proxy.fraction:", "got 1.5"]),
+    ("batch-bool", _with(**{"proxy.batch": True}), [], ["proxy.batch:", "got True"]),
+    ("device-gpu", _with(**{"proxy.device": "gpu"}), [], ["proxy.device:", "'gpu'"]),
+    ("cache-maybe", _with(**{"proxy.cache": "maybe"}), [], ["proxy.cache:", "'maybe'"]),
+    ("sampler-cmaes", _with(**{"search.sampler": "cmaes"}), [], ["search.sampler:", "'cmaes'"]),
+    ("trials-negative", _with(**{"search.trials": -1}), [], ["search.trials:", "got -1"]),
+    ("early-stop", _with(**{"search.early_stop": "sometimes"}), [], ["search.early_stop:", "'sometimes'"]),
+    ("preset-unknown", _with(**{"search.presets": ["baseline", "best"]}), [], ["search.presets:", "'best'"]),
+    ("authors-n-out", _with(**{"search.akconv_authors_n": 12}), [], ["search.akconv_authors_n:", "got 12"]),
+    ("authors-no-akconv", _with(**{"space.akconv.enabled": False}), [], ["search.presets:", "akconv_authors"]),
+    ("authors-no-slot", _with(**{"space.slots": "upsample"}), [], ["search.presets:", "'akconv_authors'"]),
+    ("slot-not-conv", _with(**{"space.slots": [2]}), [], ["space.slots: layer 2 is C2f"]),
+    ("slot-past-end", _with(**{"space.slots": [99]}), [], ["space.slots: layer 99", "past the last layer"]),
+    ("slot-name", _with(**{"space.slots": "neck"}), [], ["space.slots:", "'neck'"]),
+    ("num-param-reversed", _with(**{"space.akconv.num_param": [9, 3]}), [], ["space.akconv.num_param:", "[9, 3]"]),
+    ("num-param-one", _with(**{"space.akconv.num_param": [1, 4]}), [], ["space.akconv.num_param:", "[1, 4]"]),
+    ("shape-unknown", _with(**{"space.akconv.shapes": ["regular", "zigzag"]}), [], ["space.akconv.shapes:", "'zigzag'"]),
+    ("window-small", _with(**{"space.akconv.window": 3, "space.akconv.num_param": [3, 12]}), [], ["space.akconv.window:", "12"]),
+    ("style-xl", _with(**{"space.dysample.style": ["lp", "xl"]}), [], ["space.dysample.style:", "'xl'"]),
+    ("kernel-num-zero", _with(**{"space.odconv.kernel_num": [0]}), [], ["space.odconv.kernel_num:", "got 0"]),
+    ("ratio-high", _with(**{"space.spconv.ratio": [1.5]}), [], ["space.spconv.ratio:", "got 1.5"]),
+    ("groups-repeated", _with(**{"space.dysample.groups": [2, 2]}), [], ["space.dysample.groups:", "[2, 2]"]),
+    ("max-gflops", _with(**{"constraints.max_gflops": -1}), [], ["constraints.max_gflops:", "got -1"]),
+    ("scale-q", _with(scale="q"), [], ["scale:", "'q'"]),
+    ("not-a-mapping", "- base\n- yolov8n.yaml\n", [], ["config: expected a mapping", "['base', 'yolov8n.yaml']"]),
+    ("bad-yaml", "base: yolov8n.yaml\nproxy: {epochs: 3\n", [], ["config:", "not valid YAML", "line 3"]),
+    ("set-no-equals", GOOD, ["proxy.epochs"], ["--set: expected dotted.key=value", "'proxy.epochs'"]),
+    ("set-bad-value", GOOD, ["proxy.epochs=abc"], ["proxy.epochs:", "'abc'"]),
+    ("set-unknown", GOOD, ["proxy.lr=0.1"], ["proxy.lr: unknown key"]),
+]
+SUBPROCESS_CASES = {"unknown-base", "typo-key", "slot-not-conv", "bad-yaml"}
+
+
+def _write_case(tmp_path: Path, content) -> Path:
+    (tmp_path / "not_model.yaml").write_text("nc: 3\n")
+    if isinstance(content, dict) and content.get("base") == "BASE_NOT_MODEL":
+        content = {**content, "base": "not_model.yaml"}  # relative to the config's folder
+    path = tmp_path / "bad.yaml"
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    return path
+
+
+def _assert_one_line_error(rc: int, stderr: str, expected: list[str], out_dir: Path) -> None:
+    assert rc == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("shapenas space: error: "), lines[0]
+    assert "Traceback" not in stderr
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    assert not out_dir.exists(), "nothing may be written for a bad config"
+
+
+def test_table_has_enough_cases():
+    assert len(BAD_CONFIGS) >= 20
+    assert len({case[0] for case in BAD_CONFIGS}) == len(BAD_CONFIGS)
+
+
+@pytest.mark.parametrize("case_id,content,overrides,expected", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_malformed_config_fails_in_one_line(tmp_path, capsys, case_id, content, overrides, expected):
+    path = _write_case(tmp_path, content)
+    out_dir = tmp_path / "out"
+    argv = ["space", str(path), "--sample", "1", "--out", str(out_dir)]
+    for override in overrides:
+        argv += ["--set", override]
+    if case_id in SUBPROCESS_CASES:  # the real entry point, stderr exactly as a user sees it
+        result = subprocess.run([sys.executable, "-m", "shapenas.cli", *argv], capture_output=True, text=True, timeout=120)
+        rc, stderr = result.returncode, result.stderr
+        assert result.stdout == ""
+    else:
+        rc = main(argv)
+        stderr = capsys.readouterr().err
+    _assert_one_line_error(rc, stderr, expected, out_dir)
+
+
+def test_missing_config_file(tmp_path, capsys):
+    assert main(["space", str(tmp_path / "nope.yaml")]) == 2
+    assert "config: no such file" in capsys.readouterr().err
+
+
+def test_defaults_fill_every_key():
+    config = config_from_dict(GOOD)
+    assert config.scale == "n"
+    assert config.proxy["epochs"] == 3 and config.search["sampler"] == "nsga2" and config.search["early_stop"] == "off"
+    assert config.space["akconv"]["num_param"] == [3, 9]
+    assert config.constraints == {"max_gflops": None, "max_params": None}
+
+
+def test_overrides_are_yaml_values():
+    sets = ["proxy.epochs=5", "space.akconv.num_param=[3, 7]", "search.sampler=tpe", "search.early_stop=off", "search.seed=null"]
+    config = config_from_dict(GOOD, overrides=sets)
+    assert config.proxy["epochs"] == 5 and config.space["akconv"]["num_param"] == [3, 7]
+    assert config.search["sampler"] == "tpe" and config.search["early_stop"] == "off" and config.search["seed"] is None
+    assert config_from_dict(GOOD, overrides=["space.akconv.num_param=5"]).space["akconv"]["num_param"] == [5, 5]
+
+
+def test_paths_resolve_next_to_the_config_then_cwd(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "d.yaml").write_text("names: {0: a}\n")
+    path = tmp_path / "configs" / "c.yaml"
+    path.write_text(yaml.safe_dump({"base": "yolov8n.yaml", "data": "../data/d.yaml"}))
+    monkeypatch.chdir("/")
+    config = load_config(path)
+    assert config.data == str(tmp_path / "data" / "d.yaml")
+    assert require_data(config) == config.data
+    monkeypatch.chdir(tmp_path)  # not next to the config, but in the current folder
+    path.write_text(yaml.safe_dump({"base": "yolov8n.yaml", "data": "data/d.yaml"}))
+    assert load_config(path).data == str(tmp_path / "data" / "d.yaml")
+
+
+def test_data_is_checked_only_when_needed(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"base": "yolov8n.yaml", "data": "../missing/data.yaml"}))
+    config = load_config(path)  # `space` needs no data
+    with pytest.raises(UserError, match=r"data: no such dataset YAML"):
+        require_data(config)
+
+
+def test_to_dict_is_json_and_reloads(tmp_path):
+    config = config_from_dict(_with(**{"proxy.epochs": 2, "space.slots": [1, "upsample"]}), tmp_path)
+    stored = json.loads(json.dumps(config.to_dict()))
+    again = config_from_dict(stored, "/")
+    assert again.to_dict() == stored
+    assert (again.base, again.scale, again.space["slots"]) == ("yolov8n.yaml", "n", [1, "upsample"])
+
+
+def test_scale_from_config_overrides_the_name():
+    config = config_from_dict(_with(scale="s"))
+    assert config.scale == "s" and config.base_yaml["scale"] == "s"
