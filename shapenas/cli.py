@@ -24,6 +24,7 @@ def _commands() -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="shapenas", description="Search YOLO detectors by AKConv shapes and module placement.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Ultralytics' own training output")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for command in _commands():
         command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -32,8 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries(verbose: bool) -> None:
+    """Our own progress lines replace Ultralytics' per-batch bars (hidden above INFO) and Optuna's per-trial logs."""
+    import logging
+    import warnings
+
+    import optuna
+    from ultralytics.utils import LOGGER
+
+    LOGGER.setLevel(logging.INFO if verbose else logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    if not verbose:  # heartbeat, metric names and retry callbacks are marked experimental; we pin Optuna 5.x
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries(args.verbose)
     try:
         return int(args.handler.run(args) or 0)
     except UserError as error:

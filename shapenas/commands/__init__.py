@@ -1,6 +1,11 @@
 """The command table: one class per subcommand, in the order `shapenas --help` lists them."""
 
 from shapenas.commands.base import Command
+from shapenas.commands.data import DataCommand
+from shapenas.commands.export import ExportCommand
+from shapenas.commands.pareto import ParetoCommand
+from shapenas.commands.resume import ResumeCommand
+from shapenas.commands.search import SearchCommand
 from shapenas.commands.space import SpaceCommand
 
-COMMANDS: list[type[Command]] = [SpaceCommand]
+COMMANDS: list[type[Command]] = [SearchCommand, ResumeCommand, ParetoCommand, ExportCommand, SpaceCommand, DataCommand]

@@ -1,0 +1,30 @@
+"""Arguments and helpers shared by the commands that work on a study."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shapenas.search.storage import DEFAULT_RUN_ROOT, open_storage
+from shapenas.search.study import load_existing
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///runs/shapenas/shapenas.db)")
+    parser.add_argument("--study", metavar="NAME", help="study name (default: the config file's name, or the only study)")
+
+
+def add_heartbeat_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heartbeat", metavar="S", type=int, default=30,
+                        help="seconds between a running trial's heartbeats; after 2x without one the trial is failed "
+                             "and retried (RDB storages)")  # fmt: skip
+
+
+def run_dir(study_name: str) -> Path:
+    return DEFAULT_RUN_ROOT / study_name
+
+
+def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
+    """(study, config) for commands that read or continue a study; `UserError` when it is not there."""
+    storage = open_storage(args.storage, heartbeat, create=False)
+    return load_existing(storage, args.study)

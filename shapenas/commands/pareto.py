@@ -1,0 +1,50 @@
+"""`shapenas pareto`: print the front and write it as CSV, JSON and plots."""
+
+from __future__ import annotations
+
+import argparse
+
+from shapenas.commands.base import Command
+from shapenas.commands.common import add_study_arguments, open_existing_study
+from shapenas.errors import UserError
+from shapenas.files import check_writable, write_atomic, write_text_atomic
+from shapenas.search import pareto
+
+
+class ParetoCommand(Command):
+    name = "pareto"
+    help = "print the Pareto front (mAP50-95 vs GFLOPs) and write CSV / JSON / PNG plots"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_study_arguments(parser)
+        parser.add_argument("--csv", metavar="PATH", help="write the front as CSV")
+        parser.add_argument("--json", metavar="PATH", help="write the front as JSON")
+        parser.add_argument("--plot", metavar="PATH", help="PNG: every trial, the front, the baseline")
+        parser.add_argument("--hypervolume-plot", metavar="PATH", help="PNG: hypervolume of the front over trials")
+
+    def run(self, args: argparse.Namespace) -> int:
+        outputs = {"--csv": args.csv, "--json": args.json, "--plot": args.plot, "--hypervolume-plot": args.hypervolume_plot}
+        for option, path in outputs.items():
+            if path:
+                check_writable(path, option)  # before any work: a bad path costs nothing and writes nothing
+        study, _ = open_existing_study(args)
+        rows = pareto.front(study)
+        if not rows:
+            raise UserError(f"study {study.study_name!r} has no trained trials yet")
+        print(f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(pareto.trained(study))} trained trials)")
+        print(pareto.table(rows))
+        self._write(study, rows, args)
+        return 0
+
+    @staticmethod
+    def _write(study, rows, args: argparse.Namespace) -> None:
+        from shapenas.search.plots import plot_front, plot_hypervolume
+
+        if args.csv:
+            write_text_atomic(args.csv, pareto.to_csv(rows), "--csv")
+        if args.json:
+            write_text_atomic(args.json, pareto.to_json(rows), "--json")
+        if args.plot:
+            write_atomic(args.plot, lambda path: plot_front(study, rows, path), "--plot")
+        if args.hypervolume_plot:
+            write_atomic(args.hypervolume_plot, lambda path: plot_hypervolume(study, path), "--hypervolume-plot")

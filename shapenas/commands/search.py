@@ -1,0 +1,46 @@
+"""`shapenas search CONFIG`: create the study (or continue it) and run trials until the budget is met."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shapenas.commands.base import Command
+from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, run_dir
+from shapenas.config import load_config, require_data
+from shapenas.search import pareto
+from shapenas.search.runner import enqueue_presets, run_trials
+from shapenas.search.storage import open_storage
+from shapenas.search.study import create_or_continue
+from shapenas.spaces import SearchSpace
+
+
+def print_front(study) -> None:
+    rows = pareto.front(study)
+    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
+    print(pareto.table(rows) if rows else "(no trained trials yet)")
+
+
+class SearchCommand(Command):
+    name = "search"
+    help = "run a search from a config (creates the study, or continues it)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("config", help="search config YAML, e.g. configs/quickstart.yaml")
+        parser.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (search.trials)")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+        add_study_arguments(parser)
+        add_heartbeat_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
+        config = load_config(args.config, overrides)
+        require_data(config)
+        space = SearchSpace(config)  # validates slot-dependent settings before anything is written
+        name = args.study or Path(args.config).stem
+        study, created = create_or_continue(config, open_storage(args.storage, args.heartbeat), name)
+        if created:
+            enqueue_presets(study, space)
+        run_trials(study, config, run_dir(name), config.search["trials"])
+        print_front(study)
+        return 0

@@ -1,0 +1,22 @@
+"""Parameters and GFLOPs of a candidate at the proxy's image size, without training it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shapenas.cost import model_cost
+from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
+from shapenas.ultralytics_bridge import BuildError, build_model
+
+
+class CostEvaluator(Evaluator):
+    def __init__(self, imgsz: int):
+        self.imgsz = imgsz
+
+    def evaluate(self, job: Job) -> dict[str, Any]:
+        try:
+            model = build_model(job.model_yaml)
+        except BuildError as error:
+            raise EvaluationFailed(f"build error: {error}") from None
+        cost = model_cost(model, self.imgsz)
+        return {"params": cost.params, "gflops": round(cost.gflops, 6)}

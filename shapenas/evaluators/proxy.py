@@ -1,0 +1,115 @@
+"""Proxy training: a short Ultralytics training run in this process, scored by mAP on the validation set.
+
+In process (not `model.tune()`, whose subprocess cannot see our modules): `YOLO(model.yaml).train(...)` with the
+proxy budget, ODConv's temperature annealed over that budget, and callbacks that record each epoch's mAP, hand it to
+the job's `on_epoch` hook, and stop the run at the first non-finite loss.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
+from shapenas.modules import add_temperature_schedule
+from shapenas.ultralytics_bridge import BuildError
+
+MAP50_95, MAP50 = "metrics/mAP50-95(B)", "metrics/mAP50(B)"
+
+
+def resolve_device(device: str | int) -> str:
+    """`auto` is the first GPU when there is one, else the CPU; anything else goes to Ultralytics as given."""
+    if str(device) == "auto":
+        return "0" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+class _EpochRecorder:
+    """Ultralytics callbacks: per-epoch mAP for the trial, the job's hook, and a stop on NaN/inf loss."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.map50_95: list[float] = []
+        self.map50: list[float] = []
+
+    def on_train_batch_end(self, trainer) -> None:
+        if trainer.loss is not None and not torch.isfinite(trainer.loss).all():
+            raise EvaluationFailed(f"loss became {trainer.loss.sum().item()} in epoch {trainer.epoch + 1}")
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        metrics = trainer.metrics or {}
+        # Ultralytics calls this once more after validating best.pt at the end: that is not a new epoch.
+        if MAP50_95 not in metrics or len(self.map50_95) >= trainer.epochs:
+            return
+        self.map50_95.append(round(float(metrics[MAP50_95]), 6))
+        self.map50.append(round(float(metrics[MAP50]), 6))
+        if self.job.on_epoch is not None:
+            self.job.on_epoch(len(self.map50_95), {"map50_95": self.map50_95[-1], "map50": self.map50[-1]})
+
+    def register(self, model) -> None:
+        model.add_callback("on_train_batch_end", self.on_train_batch_end)
+        model.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
+
+
+class ProxyTrainer(Evaluator):
+    """Trains for `proxy` = {epochs, imgsz, batch, fraction, seed, device, workers, cache} on `data`."""
+
+    def __init__(self, proxy: dict, data: str, odconv_anneal_share: float = 0.1):
+        self.proxy = dict(proxy)
+        self.data = str(data)
+        self.odconv_anneal_share = odconv_anneal_share
+
+    def _train_args(self, folder: Path, device: str) -> dict[str, Any]:
+        p = self.proxy
+        return dict(
+            data=self.data, epochs=p["epochs"], imgsz=p["imgsz"], batch=p["batch"], fraction=p["fraction"],
+            seed=p["seed"], deterministic=True, workers=p["workers"], cache=p["cache"], device=device,
+            amp=device != "cpu", project=str(folder.resolve()), name="train", exist_ok=True, plots=False, verbose=False,
+        )  # fmt: skip
+
+    def _write_model_yaml(self, job: Job) -> Path:
+        # Named after the base (e.g. yolov8n.yaml) so Ultralytics reads the same scale letter from the file name.
+        path = job.folder / f"{job.name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(job.model_yaml, sort_keys=False))
+        return path
+
+    def evaluate(self, job: Job) -> dict[str, Any]:
+        from ultralytics import YOLO
+
+        device = resolve_device(self.proxy["device"])
+        try:
+            model = YOLO(str(self._write_model_yaml(job)))
+        except BuildError as error:
+            raise EvaluationFailed(f"build error: {error}") from None
+        recorder = _EpochRecorder(job)
+        recorder.register(model)
+        add_temperature_schedule(model, share=self.odconv_anneal_share)
+        start = time.perf_counter()
+        try:
+            model.train(**self._train_args(job.folder, device))
+        except torch.cuda.OutOfMemoryError as error:
+            raise EvaluationFailed(f"CUDA out of memory: {str(error).splitlines()[0]}") from None
+        return self._result(model.trainer, recorder, device, time.perf_counter() - start)
+
+    @staticmethod
+    def _result(trainer, recorder: _EpochRecorder, device: str, seconds: float) -> dict[str, Any]:
+        final = trainer.metrics or {}
+        map50_95, map50 = float(final.get(MAP50_95, math.nan)), float(final.get(MAP50, math.nan))
+        if not (math.isfinite(map50_95) and math.isfinite(map50)):
+            raise EvaluationFailed(f"validation gave no finite mAP (mAP50-95={map50_95})")
+        best = Path(trainer.best)
+        return {
+            "map50_95": round(map50_95, 6),
+            "map50": round(map50, 6),
+            "epoch_map50_95": recorder.map50_95,
+            "epoch_map50": recorder.map50,
+            "train_seconds": round(seconds, 2),
+            "device": "cpu" if device == "cpu" else f"cuda:{torch.cuda.get_device_name()}",
+            "weights": str(best) if best.exists() else None,
+        }
