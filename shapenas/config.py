@@ -134,12 +134,14 @@ def _load_base(value: str, folder: Path) -> tuple[str, dict]:
     name = str(path) if path else value
     try:
         model = yaml_model_load(name)
-    except (FileNotFoundError, OSError, yaml.YAMLError, AttributeError, TypeError):
+    except FileNotFoundError:
         raise UserError(
             f"base: no model YAML {value!r} (not a file next to the config or in the current folder, "
             f"nor an Ultralytics model name such as yolov8n.yaml)"
         ) from None
-    if not isinstance(model, dict) or not isinstance(model.get("backbone"), list) or not isinstance(model.get("head"), list):
+    except Exception as error:  # the file is there but unreadable (bad YAML, a folder, ...): say why, in one line
+        raise UserError(f"base: cannot read {value!r} ({_yaml_reason(error)})") from None
+    if not isinstance(model, dict) or not all(isinstance(model.get(key), list) for key in ("backbone", "head")):
         raise UserError(f"base: {value!r} is not a model YAML (it needs 'backbone' and 'head' lists)")
     return name, model
 
@@ -160,7 +162,7 @@ def _pick_scale(base: str, model: dict, wanted: str | None) -> str | None:
 
 
 def _resolve_data(value: str | None, folder: Path) -> str | None:
-    """An existing file -> its absolute path; a bare name (Ultralytics dataset) -> as is; else the config-relative path."""
+    """An existing file -> its absolute path; a bare name (an Ultralytics dataset) -> as is; else config-relative."""
     if value is None:
         return None
     path = _resolve_file(value, folder)

@@ -54,8 +54,8 @@ def _is_int(value: Any) -> bool:
 
 def integer(low: int | None = None, high: int | None = None, multiple_of: int = 1) -> Validator:
     def check(key: str, value: Any) -> int:
-        bounds = f" >= {low}" if high is None else f" in [{low}, {high}]"
-        what = f"an integer{bounds if low is not None else ''}" + (f", a multiple of {multiple_of}" if multiple_of > 1 else "")
+        bounds = "" if low is None else f" >= {low}" if high is None else f" in [{low}, {high}]"
+        what = f"an integer{bounds}" + (f", a multiple of {multiple_of}" if multiple_of > 1 else "")
         if not _is_int(value) or (low is not None and value < low) or (high is not None and value > high):
             _fail(key, value, what)
         if value % multiple_of:

@@ -36,7 +36,9 @@ BAD_CONFIGS = [
     ("no-base", {"proxy": {"epochs": 3}}, [], ["base: missing"]),
     ("unknown-base", {"base": "yolov8q.yaml"}, [], ["base:", "'yolov8q.yaml'"]),
     ("base-not-text", {"base": 42}, [], ["base:", "got 42"]),
-    ("base-not-model", {"base": "BASE_NOT_MODEL"}, [], ["base:", "not a model YAML"]),
+    ("base-not-model", {"base": "not_model.yaml"}, [], ["base:", "not a model YAML"]),
+    ("base-bad-yaml", {"base": "bad_yaml_model.yaml"}, [], ["base: cannot read", "line 1"]),
+    ("base-unbuildable", {"base": "unbuildable.yaml"}, [], ["base: Ultralytics cannot build", "Foo"]),
     ("unknown-top-key", _with(epochs=3), [], ["epochs: unknown key"]),
     ("typo-key", _with(**{"proxy.epoch": 3}), [], ["proxy.epoch: unknown key", "'epochs'"]),
     ("section-not-mapping", _with(space=["a", "b"]), [], ["space: expected a mapping", "['a', 'b']"]),
@@ -59,8 +61,8 @@ BAD_CONFIGS = [
     ("slot-name", _with(**{"space.slots": "neck"}), [], ["space.slots:", "'neck'"]),
     ("num-param-reversed", _with(**{"space.akconv.num_param": [9, 3]}), [], ["space.akconv.num_param:", "[9, 3]"]),
     ("num-param-one", _with(**{"space.akconv.num_param": [1, 4]}), [], ["space.akconv.num_param:", "[1, 4]"]),
-    ("shape-unknown", _with(**{"space.akconv.shapes": ["regular", "zigzag"]}), [], ["space.akconv.shapes:", "'zigzag'"]),
-    ("window-small", _with(**{"space.akconv.window": 3, "space.akconv.num_param": [3, 12]}), [], ["space.akconv.window:", "12"]),
+    ("shape-unknown", _with(**{"space.akconv.shapes": ["line_h", "zigzag"]}), [], ["space.akconv.shapes:", "'zigzag'"]),
+    ("window-small", _with(**{"space.akconv.window": 3, "space.akconv.num_param": 12}), [], ["akconv.window:", "12"]),
     ("style-xl", _with(**{"space.dysample.style": ["lp", "xl"]}), [], ["space.dysample.style:", "'xl'"]),
     ("kernel-num-zero", _with(**{"space.odconv.kernel_num": [0]}), [], ["space.odconv.kernel_num:", "got 0"]),
     ("ratio-high", _with(**{"space.spconv.ratio": [1.5]}), [], ["space.spconv.ratio:", "got 1.5"]),
@@ -77,9 +79,11 @@ SUBPROCESS_CASES = {"unknown-base", "typo-key", "slot-not-conv", "bad-yaml"}
 
 
 def _write_case(tmp_path: Path, content) -> Path:
+    # model files some cases name as their base, next to the config
     (tmp_path / "not_model.yaml").write_text("nc: 3\n")
-    if isinstance(content, dict) and content.get("base") == "BASE_NOT_MODEL":
-        content = {**content, "base": "not_model.yaml"}  # relative to the config's folder
+    (tmp_path / "bad_yaml_model.yaml").write_text("nc: [3\n")
+    broken = {"nc": 3, "backbone": [[-1, 1, "Foo", [16]]], "head": [[-1, 1, "Conv", [16, 3, 1]]]}
+    (tmp_path / "unbuildable.yaml").write_text(yaml.safe_dump(broken))
     path = tmp_path / "bad.yaml"
     path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
     return path
@@ -109,7 +113,8 @@ def test_malformed_config_fails_in_one_line(tmp_path, capsys, case_id, content, 
     for override in overrides:
         argv += ["--set", override]
     if case_id in SUBPROCESS_CASES:  # the real entry point, stderr exactly as a user sees it
-        result = subprocess.run([sys.executable, "-m", "shapenas.cli", *argv], capture_output=True, text=True, timeout=120)
+        command = [sys.executable, "-m", "shapenas.cli", *argv]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         rc, stderr = result.returncode, result.stderr
         assert result.stdout == ""
     else:
@@ -132,7 +137,8 @@ def test_defaults_fill_every_key():
 
 
 def test_overrides_are_yaml_values():
-    sets = ["proxy.epochs=5", "space.akconv.num_param=[3, 7]", "search.sampler=tpe", "search.early_stop=off", "search.seed=null"]
+    sets = ["proxy.epochs=5", "space.akconv.num_param=[3, 7]", "search.sampler=tpe", "search.early_stop=off"]
+    sets.append("search.seed=null")
     config = config_from_dict(GOOD, overrides=sets)
     assert config.proxy["epochs"] == 5 and config.space["akconv"]["num_param"] == [3, 7]
     assert config.search["sampler"] == "tpe" and config.search["early_stop"] == "off" and config.search["seed"] is None

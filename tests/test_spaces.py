@@ -8,7 +8,7 @@ import pytest
 import yaml
 from optuna.trial import FixedTrial
 
-import shapenas  # noqa: F401  (registers the modules with Ultralytics)
+import shapenas  # noqa: F401  (registers the modules with Ultralytics for DetectionModel(path))
 from shapenas.cli import main
 from shapenas.config import config_from_dict
 from shapenas.modules.akconv_shapes import canonical
@@ -83,7 +83,8 @@ def test_render_is_deterministic_and_keeps_only_the_scale(space):
         assert yaml.safe_load(model_yaml_text(first)) == first
         assert first["scales"] == {"n": [0.33, 0.25, 1024]} and first["scale"] == "n"
     baseline = space.render(space.baseline())
-    assert baseline["backbone"] == space.config.base_yaml["backbone"] and baseline["head"] == space.config.base_yaml["head"]
+    base = space.config.base_yaml
+    assert (baseline["backbone"], baseline["head"]) == (base["backbone"], base["head"])
 
 
 def test_akconv_rows_carry_exact_points(space):

@@ -53,7 +53,8 @@ class ShapeChoices:
         if label != FREE_SHAPE:
             return label, self._family_points(label, n)
         cells = list(range(self.window * self.window))
-        return label, cells_to_points([trial.suggest_categorical(f"{prefix}.cell{k}", cells) for k in range(n)], self.window)
+        chosen = [trial.suggest_categorical(f"{prefix}.cell{k}", cells) for k in range(n)]
+        return label, cells_to_points(chosen, self.window)
 
     def to_params(self, label: str, points: Shape, prefix: str) -> dict:
         """The params `suggest` turns back into these points; `ValueError` when the shape is not in this space."""

@@ -1,15 +1,16 @@
 """Per-slot choices: the modules a slot may take, their searched hyperparameters, and their Optuna parameters.
 
 Every choice is valid by construction: a hyperparameter value is offered at a slot only if the module accepts it with
-that slot's real channels and stride (checked by constructing it), so an invalid model never reaches training. Parameter names are `L<layer>.module` and `L<layer>.<module key>.<name>`;
-each name has one fixed distribution for the whole study, which NSGA-II and TPE need.
+that slot's real channels and stride (checked by constructing it), so an invalid model never reaches training.
+Parameter names are `L<layer>.module` and `L<layer>.<module key>.<name>`; each name has one fixed distribution for the
+whole study, which NSGA-II and TPE need.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv
+from shapenas.modules import DynamicConv, DySample, ODConv, SPConv
 from shapenas.spaces.akconv_space import ShapeChoices, pick, put
 from shapenas.spaces.candidate import Choice
 from shapenas.spaces.slots import Slot
@@ -107,7 +108,10 @@ class AKConvOption(ModuleOption):
 
 
 class DySampleOption(ModuleOption):
-    """DySample: a style, then groups valid for that style (`L<i>.dysample.<style>.groups`); row `[scale, style, g, dyscope]`."""
+    """DySample: a style, then groups valid for that style (`L<i>.dysample.<style>.groups`).
+
+    YAML row `[scale, style, groups, dyscope]`.
+    """
 
     key = "dysample"
 

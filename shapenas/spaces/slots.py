@@ -121,7 +121,8 @@ def select_slots(slots: list[Slot], selectors: list, rows: list) -> list[Slot]:
             chosen |= {slot.index for slot in slots if _in_group(slot, selector)}
             continue
         if selector not in by_index:
-            what = f"{rows[selector][2]} {rows[selector][3]}" if selector < len(rows) else f"past the last layer {len(rows) - 1}"
+            last = len(rows) - 1
+            what = f"{rows[selector][2]} {rows[selector][3]}" if selector <= last else f"past the last layer {last}"
             raise UserError(
                 f"space.slots: layer {selector} is {what}, not a 3x3 Conv or nn.Upsample slot; "
                 f"slots are {', '.join(map(str, by_index))}"

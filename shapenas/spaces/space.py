@@ -28,9 +28,16 @@ class SearchSpace:
         self.config = config
         self.base_yaml = copy.deepcopy(config.base_yaml)
         self.rows = model_rows(self.base_yaml)
-        self.slots: list[Slot] = select_slots(find_slots(self.base_yaml), config.space["slots"], self.rows)
+        self.slots: list[Slot] = select_slots(self._all_slots(), config.space["slots"], self.rows)
         self.choices: dict[int, SlotChoices] = {slot.index: SlotChoices(slot, config.space) for slot in self.slots}
         self._check_presets()
+
+    def _all_slots(self) -> list[Slot]:
+        try:
+            return find_slots(self.base_yaml)
+        except Exception as error:  # any failure to build the user's base model is a bad `base`, said in one line
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            raise UserError(f"base: Ultralytics cannot build {self.config.base!r} ({reason})") from None
 
     # -- Optuna ------------------------------------------------------------------------------------------------
     def suggest(self, trial) -> Candidate:
@@ -38,7 +45,7 @@ class SearchSpace:
         return Candidate.of({index: choices.suggest(trial) for index, choices in self.choices.items()})
 
     def to_params(self, candidate: Candidate) -> dict:
-        """Params that make `suggest` return `candidate` (for `study.enqueue_trial`); `ValueError` if not in the space."""
+        """Params that make `suggest` return `candidate` (for `study.enqueue_trial`); `ValueError` if not in space."""
         unknown = [i for i, _ in candidate.choices if i not in self.choices]
         if unknown:
             raise ValueError(f"candidate changes layers {unknown}, which are not slots of this space")
