@@ -100,7 +100,8 @@ def _merge(defaults: dict, given: Any, prefix: str = "") -> dict:
         dotted = f"{prefix}{key}"
         if key not in defaults:
             raise _unknown_key(dotted, list(defaults))
-        is_section = isinstance(defaults[key], dict)
+        # A section has keys of its own; an empty mapping default (proxy.train_args) is a free-form leaf.
+        is_section = isinstance(defaults[key], dict) and bool(defaults[key])
         merged[key] = _merge(defaults[key], value, dotted + ".") if is_section else value
     return merged
 

@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "constraints": {"max_gflops": None, "max_params": None},
     "proxy": {
         "epochs": 3, "imgsz": 160, "batch": 16, "fraction": 1.0, "seed": 0, "device": "auto", "workers": 0,
-        "cache": False,
+        "cache": False, "train_args": {},
     },
     "search": {
         "trials": 8, "sampler": "nsga2", "seed": 0, "early_stop": "off",
@@ -157,6 +157,31 @@ def off_or(*choices: str) -> Validator:
     return lambda key, value: inner(key, "off" if value is False else value)
 
 
+# Train arguments shapenas sets itself (from the proxy keys above, or per trial); train_args may not change them.
+MANAGED_TRAIN_ARGS = frozenset(
+    {"data", "epochs", "imgsz", "batch", "fraction", "seed", "device", "workers", "cache", "model", "project", "name",
+     "exist_ok", "resume", "plots", "verbose", "amp", "deterministic", "mode", "task"}
+)  # fmt: skip
+
+
+def train_args(key: str, value: Any) -> dict:
+    """Extra Ultralytics train arguments for the proxy (e.g. warmup_epochs, mosaic, lr0), checked by Ultralytics."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+
+    if not isinstance(value, dict):
+        _fail(key, value, "a mapping of Ultralytics train arguments")
+    for name in value:
+        if name in MANAGED_TRAIN_ARGS:
+            raise UserError(f"{key}.{name}: set by shapenas (use proxy.{name} where there is one), got {value[name]!r}")
+        if name not in DEFAULT_CFG_DICT:
+            _fail(f"{key}.{name}", name, "an Ultralytics train argument")
+    try:
+        check_cfg(dict(value), hard=True)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{key}: {str(error).splitlines()[0]}") from None
+    return dict(value)
+
+
 VALIDATORS: dict[str, Validator] = {
     "base": optional(text),
     "scale": optional(text),
@@ -186,6 +211,7 @@ VALIDATORS: dict[str, Validator] = {
     "proxy.device": device,
     "proxy.workers": integer(0),
     "proxy.cache": one_of(False, True, "ram", "disk"),
+    "proxy.train_args": train_args,
     "search.trials": integer(1),
     "search.sampler": one_of(*SAMPLERS),
     "search.seed": optional(integer(0)),

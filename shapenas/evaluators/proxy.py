@@ -64,10 +64,10 @@ class ProxyTrainer(Evaluator):
         self.data = str(data)
         self.odconv_anneal_share = odconv_anneal_share
 
-    def _train_args(self, folder: Path, device: str) -> dict[str, Any]:
+    def train_args(self, folder: Path, device: str) -> dict[str, Any]:
         p = self.proxy
         return dict(
-            data=self.data, epochs=p["epochs"], imgsz=p["imgsz"], batch=p["batch"], fraction=p["fraction"],
+            **p.get("train_args", {}), data=self.data, epochs=p["epochs"], imgsz=p["imgsz"], batch=p["batch"], fraction=p["fraction"],
             seed=p["seed"], deterministic=True, workers=p["workers"], cache=p["cache"], device=device,
             amp=device != "cpu", project=str(folder.resolve()), name="train", exist_ok=True, plots=False, verbose=False,
         )  # fmt: skip
@@ -92,7 +92,7 @@ class ProxyTrainer(Evaluator):
         add_temperature_schedule(model, share=self.odconv_anneal_share)
         start = time.perf_counter()
         try:
-            model.train(**self._train_args(job.folder, device))
+            model.train(**self.train_args(job.folder, device))
         except torch.cuda.OutOfMemoryError as error:
             raise EvaluationFailed(f"CUDA out of memory: {str(error).splitlines()[0]}") from None
         return self._result(model.trainer, recorder, device, time.perf_counter() - start)

@@ -1,0 +1,99 @@
+"""Wall time of one proxy trial through shapenas against the same training run through plain Ultralytics.
+
+Same YAML (the quickstart base), same data, same budget. The shapenas side is one whole trial as the search runs it:
+render, cost count, proxy training with our callbacks, results stored on an Optuna trial. The plain side is
+`YOLO(yaml).train(...)` with the same arguments. The two run alternately, `--repeats` times each, in fresh
+processes, so that neither gets a warm cache the other lacks. Target: shapenas / plain <= 1.05.
+
+    python bench/trial_overhead.py [--config configs/quickstart.yaml] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Each side runs in its own process; the process prints the seconds its own work took (imports excluded).
+SHAPENAS_SIDE = """
+import json, sys, time
+from pathlib import Path
+import optuna
+from shapenas.config import load_config, require_data
+from shapenas.search.runner import Progress, make_objective
+from shapenas.spaces import SearchSpace
+config = load_config(sys.argv[1], sys.argv[3:])
+require_data(config)
+space = SearchSpace(config)
+study = optuna.create_study(directions=["maximize", "minimize"])
+study.enqueue_trial(space.to_params(space.baseline()))
+objective = make_objective(config, space, Path(sys.argv[2]), Progress(1, open("/dev/null", "w")))
+start = time.perf_counter()
+study.optimize(objective, n_trials=1)
+print(json.dumps({"seconds": time.perf_counter() - start, "map": study.trials[0].values[0]}))
+"""
+
+PLAIN_SIDE = """
+import json, sys, time, yaml
+from pathlib import Path
+from ultralytics import YOLO
+from shapenas.config import load_config, require_data
+from shapenas.evaluators.proxy import ProxyTrainer, resolve_device
+from shapenas.spaces import SearchSpace
+config = load_config(sys.argv[1], sys.argv[3:])
+space = SearchSpace(config)
+folder = Path(sys.argv[2]); folder.mkdir(parents=True, exist_ok=True)
+path = folder / (Path(config.base).stem + ".yaml")
+path.write_text(yaml.safe_dump(space.render(space.baseline()), sort_keys=False))
+# The very arguments a shapenas trial passes to Ultralytics, so only the overhead differs.
+train_args = ProxyTrainer(config.proxy, require_data(config)).train_args(folder, resolve_device(config.proxy["device"]))
+start = time.perf_counter()
+model = YOLO(str(path))
+model.train(**train_args)
+print(json.dumps({"seconds": time.perf_counter() - start, "map": float(model.trainer.metrics["metrics/mAP50-95(B)"])}))
+"""
+
+
+def run_side(script: str, config: str, overrides: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run([sys.executable, "-c", script, config, folder, *overrides], cwd=ROOT,
+                              capture_output=True, text=True, env={"YOLO_VERBOSE": "False", **_env()})  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "YOLO_VERBOSE"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/quickstart.yaml")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {"shapenas": [], "plain": []}
+    for repeat in range(args.repeats):
+        for name, script in (("plain", PLAIN_SIDE), ("shapenas", SHAPENAS_SIDE)):
+            result = run_side(script, args.config, args.set)
+            times[name].append(result["seconds"])
+            print(f"repeat {repeat + 1}: {name:8s} {result['seconds']:7.1f} s  mAP50-95 {result['map']:.4f}", flush=True)
+    plain, ours = statistics.median(times["plain"]), statistics.median(times["shapenas"])
+    print(f"\nmedian wall time of one trial: plain Ultralytics {plain:.1f} s, shapenas {ours:.1f} s")
+    print(f"overhead: {ours / plain:.3f}x (target <= 1.05x: {'met' if ours / plain <= 1.05 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
