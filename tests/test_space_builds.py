@@ -41,9 +41,18 @@ def _candidates(space, count: int, seed: int):
     return candidates
 
 
+@pytest.fixture
+def one_thread():
+    # Many small convolutions: on a shared 2-core machine one thread is as fast and does not fight other jobs.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("base", list(BASES))
-def test_random_candidates_build_and_run(base):
+def test_random_candidates_build_and_run(base, one_thread):
     torch.manual_seed(0)
     space = SearchSpace(config_from_dict({"base": base}))
     expected_shape = _forward(build_model(space.render(space.baseline()))).shape
