@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from shapenas.errors import UserError
+from shapenas.interrupts import signals_raise
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -43,6 +44,8 @@ def _quiet_libraries(verbose: bool) -> None:
 
     LOGGER.setLevel(logging.INFO if verbose else logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    # Optuna logs each failed trial with a traceback; our progress line (and the CLI on Ctrl-C) already says why.
+    logging.getLogger("optuna.study._optimize").setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:  # heartbeat, metric names and retry callbacks are marked experimental; we pin Optuna 5.x
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -51,13 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries(args.verbose)
     try:
-        return int(args.handler.run(args) or 0)
+        with signals_raise():
+            return int(args.handler.run(args) or 0)
     except UserError as error:
         print(f"shapenas {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"shapenas {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM raised as `Interrupted`
+        print(f"shapenas {args.command}: {str(error) or 'interrupted'}", file=sys.stderr)
+        return getattr(error, "exit_code", 130)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from shapenas.evaluators import EvaluationFailed, Evaluator, Job
 from shapenas.modules.akconv_shapes import ascii_grid
+from shapenas.search.coordination import wait_for_earlier_twins
 from shapenas.spaces import SearchSpace
 from shapenas.spaces.candidate import Candidate
 
@@ -38,13 +39,16 @@ class Objective:
         self.base_name = Path(space.config.base).stem
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
-        candidate = self.space.suggest(trial)
-        model_yaml = self.space.render(candidate)
-        self._describe(trial, candidate, model_yaml)
         try:
+            candidate = self.space.suggest(trial)
+            model_yaml = self.space.render(candidate)
+            self._describe(trial, candidate, model_yaml)
             return self._score(trial, candidate, model_yaml)
         except EvaluationFailed as error:
             trial.set_user_attr("fail_reason", str(error))
+            raise
+        except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM (shapenas.interrupts); Optuna then marks it FAIL
+            trial.set_user_attr("fail_reason", f"interrupted by {getattr(error, 'signal_name', 'SIGINT')}")
             raise
 
     def _describe(self, trial: optuna.Trial, candidate: Candidate, model_yaml: dict) -> None:
@@ -66,6 +70,8 @@ class Objective:
             trial.set_user_attr(name, value)
         if self._violates_constraints(trial, cost):
             return 0.0, cost["gflops"]
+        # Another process may be training this very candidate: wait for it, then reuse its result or train.
+        wait_for_earlier_twins(trial, candidate.key())
         twin = self._trained_twin(trial, candidate.key())
         if twin is not None:
             trial.set_user_attr("reused_from", twin.number)

@@ -11,15 +11,9 @@ from optuna.trial import TrialState
 
 from shapenas.config import Config, require_data
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, ProxyTrainer
+from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
 from shapenas.search.objective import Objective
 from shapenas.spaces import SearchSpace
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
-
 
 def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
     """Baseline and presets go first, so every front can be compared with them."""
@@ -60,14 +54,28 @@ def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: 
 
 
 def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:
-    """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished."""
+    """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
+
+    Other processes may work on the same study at the same time: one trial at a time, each within the budget
+    (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials.
+    """
     space = SearchSpace(config)
     progress = Progress(total)
     objective = make_objective(config, space, run_dir, progress)
-    stop_at_total = optuna.study.MaxTrialsCallback(total, states=FINISHED)
-    while (missing := total - finished_count(study)) > 0:
-        before = finished_count(study)
-        study.optimize(objective, n_trials=missing, catch=(EvaluationFailed,), callbacks=[progress, stop_at_total])
-        if finished_count(study) == before:  # a whole round failed: more of the same would not help
+
+    def within_budget(trial: optuna.Trial) -> tuple[float, float]:
+        check_budget(trial, total)
+        return objective(trial)
+
+    outcomes: list[optuna.trial.FrozenTrial] = []
+    failures_in_a_row = 0
+    while (missing := total - finished_count(study)) > 0 and failures_in_a_row < missing:
+        wait_for_room(study, total)
+        if finished_count(study) >= total:
             break
+        study.optimize(within_budget, n_trials=1, catch=(EvaluationFailed, OverBudget),
+                       callbacks=[progress, lambda _, trial: outcomes.append(trial)])  # fmt: skip
+        last = outcomes[-1]
+        # Stop when every one of the last `missing` trials failed: more of the same would not help.
+        failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL and not is_over_budget(last) else 0
     return finished_count(study)

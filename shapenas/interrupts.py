@@ -1,0 +1,40 @@
+"""Ctrl-C (SIGINT) and SIGTERM become an exception, so a running trial is closed as FAIL instead of left RUNNING.
+
+Python's default SIGTERM kills the process at once: the trial stays RUNNING until its heartbeat goes stale. Raised
+as `Interrupted` (a `KeyboardInterrupt`), the signal unwinds like Ctrl-C: Optuna marks the trial FAIL, the objective
+stores "interrupted by SIGTERM" as its `fail_reason`, and the CLI exits with 128 + the signal number (130, 143).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {self.signal_name}")
+
+
+def _raise(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise `Interrupted`; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {signum: signal.signal(signum, _raise) for signum in HANDLED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

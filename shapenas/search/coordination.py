@@ -1,0 +1,111 @@
+"""How processes sharing one study split its budget and avoid training one candidate twice at the same time.
+
+Every process (a `search`, a `resume`, any number of `worker`s, on any machines) runs the same rules against the
+shared storage; there is no coordinator to crash:
+
+- The budget is exact. Before asking for a trial, a process waits while the finished trials plus those in flight
+  (running or waiting) already cover it: a running trial may still fail and need replacing. Two processes can pass
+  that check together, so after asking, a trial also counts the trials numbered before it that did not fail; if
+  they cover the budget, it is failed at once without training ("not run: ..."). Trial numbers are handed out under
+  a lock by Optuna, so the earliest claims win and the study never holds more finished trials than the budget.
+- A candidate is trained once. A trial first announces its candidate (`key`), then waits for every running trial
+  numbered before it that has not announced yet or announced the same key (the bakery algorithm, with trial numbers
+  as tickets); afterwards it reuses a trained twin's result or, when the twin failed, trains. Trials only ever wait
+  for earlier numbers, so no two wait for each other.
+
+While waiting, a process fails the trials whose heartbeat went stale (their process died), which requeues them.
+Journal storages have no heartbeat: a dead process's trial stays running until `shapenas resume` fails it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import optuna
+from optuna.storages import fail_stale_trials
+from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.trial import TrialState
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+IN_FLIGHT = (TrialState.RUNNING, TrialState.WAITING)
+POLL_SECONDS = 1.0
+NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
+
+
+class OverBudget(Exception):
+    """This trial was asked for after others had already claimed the whole budget; it is failed untrained."""
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _fail_dead_trials(study: optuna.Study) -> None:
+    with warnings.catch_warnings():  # fail_stale_trials is marked experimental; we pin Optuna 5.x
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)
+
+
+def wait_for_room(study: optuna.Study, total: int, poll_seconds: float = POLL_SECONDS) -> None:
+    """Return once `total` trials are finished, or once a new trial could still count towards `total`."""
+    told = False
+    while True:
+        _fail_dead_trials(study)
+        finished = finished_count(study)
+        in_flight = study.get_trials(deepcopy=False, states=IN_FLIGHT)
+        if finished >= total or finished + len(in_flight) < total:
+            return
+        if not told:
+            numbers = ", ".join(str(t.number) for t in in_flight)
+            print(f"waiting: {finished}/{total} finished, trials {numbers} in flight elsewhere", file=sys.stderr)
+            told = True
+        time.sleep(poll_seconds)
+
+
+def check_budget(trial: optuna.Trial, total: int) -> None:
+    """`OverBudget` when the trials numbered before this one, failed ones aside, already make up `total`."""
+    ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and t.state != TrialState.FAIL]
+    if len(ahead) >= total:
+        message = f"{NOT_RUN}the budget of {total} finished trials was already claimed by other processes"
+        trial.set_user_attr("fail_reason", message)
+        raise OverBudget(message)
+
+
+def is_over_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and str(trial.user_attrs.get("fail_reason", "")).startswith(NOT_RUN)
+
+
+def _blocking_twins(trial: optuna.Trial, key: str) -> list[optuna.trial.FrozenTrial]:
+    running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [t for t in running if t.number < trial.number and t.user_attrs.get("key", key) == key]
+
+
+def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = POLL_SECONDS) -> None:
+    """Block while a running trial numbered before this one may be training the candidate `key` (see above)."""
+    told = False
+    while blocking := _blocking_twins(trial, key):
+        if not told:
+            print(f"trial {trial.number}: waiting for trial {blocking[0].number} (same or unannounced candidate)",
+                  file=sys.stderr)  # fmt: skip
+            told = True
+        _fail_dead_trials(trial.study)
+        time.sleep(poll_seconds)
+
+
+def fail_left_running(study: optuna.Study) -> list[int]:
+    """For storages without a heartbeat (journal files): fail every running trial and queue its candidate again.
+
+    Only right when no other process works on the study (`resume` after a crash); returns the failed numbers.
+    """
+    if is_heartbeat_enabled(study._storage):  # the heartbeat tells dead trials from live ones; nothing to guess
+        return []
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "left running by a stopped process")
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        keep = {name: trial.user_attrs[name] for name in ("preset",) if name in trial.user_attrs}
+        study.enqueue_trial(trial.params, user_attrs=keep)
+        failed.append(trial.number)
+    return failed
