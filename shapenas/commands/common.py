@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shapenas.config import Config, require_data
 from shapenas.search.storage import DEFAULT_RUN_ROOT, open_storage
 from shapenas.search.study import load_existing
 
@@ -28,3 +29,12 @@ def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
     """(study, config) for commands that read or continue a study; `UserError` when it is not there."""
     storage = open_storage(args.storage, heartbeat, create=False)
     return load_existing(storage, args.study)
+
+
+def checked_data(config: Config) -> str:
+    """The dataset YAML of a command that trains, checked image by image before any trial starts."""
+    from shapenas.data.check import check_dataset
+
+    data = require_data(config)
+    check_dataset(data)
+    return data

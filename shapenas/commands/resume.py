@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from optuna.storages import fail_stale_trials
-
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, open_existing_study, run_dir
+from shapenas.commands.common import (add_heartbeat_argument, add_study_arguments, checked_data, open_existing_study,
+                                      run_dir)  # fmt: skip
 from shapenas.commands.search import print_front
-from shapenas.config import require_data
+from shapenas.search.coordination import fail_left_running
 from shapenas.search.runner import run_trials
 
 
@@ -24,9 +23,11 @@ class ResumeCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         study, config = open_existing_study(args, args.heartbeat)
-        require_data(config)
-        # A trial whose process died has a stale heartbeat: fail it now, and Optuna queues a retry of its params.
-        fail_stale_trials(study)
+        checked_data(config)
+        # With a heartbeat (RDB storages) the runner fails a dead process's trial once it is stale, and Optuna queues
+        # a retry of its params; a journal file has none, so a trial still RUNNING there is taken as dead.
+        for number in fail_left_running(study):
+            print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
         total = args.trials if args.trials is not None else config.search["trials"]
         run_trials(study, config, run_dir(study.study_name), total)
         print_front(study)

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, run_dir
-from shapenas.config import load_config, require_data
+from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, checked_data, run_dir
+from shapenas.config import load_config
 from shapenas.search import pareto
 from shapenas.search.runner import enqueue_presets, run_trials
 from shapenas.search.storage import open_storage
@@ -29,18 +29,24 @@ class SearchCommand(Command):
         parser.add_argument("config", help="search config YAML, e.g. configs/quickstart.yaml")
         parser.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (search.trials)")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+        parser.add_argument("--create-only", action="store_true",
+                            help="create the study (presets queued) and stop: `shapenas worker`s then run its trials")
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
         config = load_config(args.config, overrides)
-        require_data(config)
+        checked_data(config)
         space = SearchSpace(config)  # validates slot-dependent settings before anything is written
         name = args.study or Path(args.config).stem
         study, created = create_or_continue(config, open_storage(args.storage, args.heartbeat), name)
         if created:
             enqueue_presets(study, space)
+        if args.create_only:
+            state = "created" if created else "already exists"
+            print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
+            return 0
         run_trials(study, config, run_dir(name), config.search["trials"])
         print_front(study)
         return 0

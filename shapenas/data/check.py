@@ -1,0 +1,103 @@
+"""Check a detection dataset before a search touches its study: every image there, readable, not corrupt.
+
+Ultralytics skips a corrupt or missing image with a warning and trains on the rest, so a broken dataset would give
+every trial a quietly different (or empty) training set. We fail instead, in one line naming the first bad file.
+The YAML itself goes through Ultralytics' own `check_det_dataset` (the same check, and the same download of a
+named dataset, the trainer would do); then every train and val image is opened with PIL and verified, read-only.
+
+A scan that passed is remembered by a stamp named after the files' paths, sizes and modification times, so the
+workers of a big dataset scan it once, not once each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from shapenas.errors import UserError
+
+STAMP_FOLDER = Path("runs") / "shapenas" / "checked_datasets"
+MIN_SIDE = 10  # Ultralytics rejects images with a side under 10 px as corrupt
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.replace("❌", "").strip()
+
+
+def _load_yaml(data_yaml: str) -> dict:
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        return check_det_dataset(data_yaml)
+    except Exception as error:  # it raises FileNotFoundError, SyntaxError, TypeError, YAML errors...
+        raise UserError(f"data: {data_yaml!r}: {_first_line(error)}") from None
+
+
+def _listed_images(list_file: Path) -> list[Path]:
+    """An Ultralytics image list: one path per line, `./x` relative to the list's folder."""
+    lines = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+    return [list_file.parent / line[2:] if line.startswith("./") else Path(line) for line in lines]
+
+
+def image_files(split: str, source: str | list) -> list[Path]:
+    """The image files of one split as Ultralytics finds them: folders searched recursively, `.txt` lists read."""
+    from ultralytics.data.utils import IMG_FORMATS
+
+    files: list[Path] = []
+    for entry in source if isinstance(source, list) else [source]:
+        path = Path(entry)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
+        elif path.is_file() and path.suffix == ".txt":
+            files += _listed_images(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"data: {split} images {str(path)!r} do not exist")
+    if not files:
+        raise UserError(f"data: {split} {source!r} holds no images")
+    return files
+
+
+def image_problem(path: Path) -> str | None:
+    """Why Ultralytics would skip this image (missing, unreadable, corrupt, too small), or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+            width, height = image.size
+    except FileNotFoundError:
+        return "missing"
+    except Exception as error:  # PIL raises many types for a damaged file
+        return f"corrupt ({_first_line(error)})"
+    if min(width, height) < MIN_SIDE:
+        return f"only {width}x{height} px (Ultralytics needs {MIN_SIDE} px a side)"
+    return None
+
+
+def _stamp(files: list[Path]) -> Path:
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{path.resolve()}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
+    return STAMP_FOLDER / digest.hexdigest()[:32]
+
+
+def check_dataset(data_yaml: str) -> None:
+    """`UserError` naming the first problem: the YAML, a split's folder, or the first bad image."""
+    info = _load_yaml(data_yaml)
+    files = [path for split in ("train", "val") for path in image_files(split, info[split])]
+    stamp = _stamp(files)
+    if stamp.exists():
+        return
+    for path in files:
+        problem = image_problem(path)
+        if problem:
+            raise UserError(f"data: image {str(path)!r} is {problem}; fix or remove it (and its label)")
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:  # a read-only folder only costs a rescan next time
+        pass
