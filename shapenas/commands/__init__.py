@@ -7,5 +7,8 @@ from shapenas.commands.pareto import ParetoCommand
 from shapenas.commands.resume import ResumeCommand
 from shapenas.commands.search import SearchCommand
 from shapenas.commands.space import SpaceCommand
+from shapenas.commands.worker import WorkerCommand
 
-COMMANDS: list[type[Command]] = [SearchCommand, ResumeCommand, ParetoCommand, ExportCommand, SpaceCommand, DataCommand]
+COMMANDS: list[type[Command]] = [
+    SearchCommand, ResumeCommand, WorkerCommand, ParetoCommand, ExportCommand, SpaceCommand, DataCommand,
+]

@@ -1,0 +1,83 @@
+"""`shapenas worker`: join a study on a shared storage and run its trials until the budget is met.
+
+Start as many as you like, on as many machines as can reach the storage (PostgreSQL, or a journal file on a shared
+filesystem). They share the budget exactly and never train one candidate twice at the same time (see
+`shapenas.search.coordination`); a worker that dies has its trial failed by the heartbeat and retried by another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shapenas.commands.base import Command
+from shapenas.commands.common import (add_heartbeat_argument, add_study_arguments, checked_data, open_existing_study,
+                                      run_dir)  # fmt: skip
+from shapenas.commands.search import print_front
+from shapenas.errors import UserError
+from shapenas.search.storage import default_storage_url
+from shapenas.search.study import make_sampler
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    for option, value in (("--trials", args.trials), ("--heartbeat", args.heartbeat)):
+        if value is not None and value < 1:
+            raise UserError(f"{option}: expected an integer >= 1, got {value}")
+    # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
+    if args.storage is None or args.storage.startswith("sqlite"):
+        raise UserError(f"--storage {args.storage or default_storage_url()!r}: workers need a storage several processes "
+                        f"can share: postgresql+psycopg://USER@HOST/DB (pip install 'shapenas[postgres]') or "
+                        f"journal:///FILE on a shared filesystem")  # fmt: skip
+
+
+def _child_command(args: argparse.Namespace, study_name: str) -> list[str]:
+    """The same worker, without the pool options, for each pinned process."""
+    command = [sys.executable, "-m", "shapenas.cli", "worker", "--study", study_name, "--heartbeat", str(args.heartbeat)]
+    if args.storage:
+        command += ["--storage", args.storage]
+    if args.trials is not None:
+        command += ["--trials", str(args.trials)]
+    return command
+
+
+class WorkerCommand(Command):
+    name = "worker"
+    help = "join a study on a shared storage and run its trials until its budget is met (start many)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_study_arguments(parser)
+        parser.add_argument("--trials", type=int, metavar="N",
+                            help="finished trials to reach, counted over all workers (default: the study's budget)")
+        parser.add_argument("--workers-per-device", type=int, metavar="K",
+                            help="start K worker processes per device, each pinned to its GPU (no GPU: K on the CPU)")
+        parser.add_argument("--devices", metavar="0,1",
+                            help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU")
+        add_heartbeat_argument(parser)  # fmt: skip
+
+    def run(self, args: argparse.Namespace) -> int:
+        from shapenas.search.pool import run_pool, worker_pins
+
+        _check_arguments(args)
+        pool = args.workers_per_device is not None or args.devices is not None
+        pins = worker_pins(args.devices, args.workers_per_device or 1) if pool else []
+        # Checked here once, so that a bad study or dataset is one error, not one per worker process.
+        study, config = open_existing_study(args, args.heartbeat)
+        checked_data(config)
+        if pool:
+            return run_pool(_child_command(args, study.study_name), pins)
+        return self._work(study, config, args)
+
+    @staticmethod
+    def _work(study, config, args: argparse.Namespace) -> int:
+        from shapenas.search.runner import run_trials
+
+        # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
+        study.sampler = make_sampler({**config.search, "seed": None})
+        total = args.trials if args.trials is not None else config.search["trials"]
+        finished = run_trials(study, config, run_dir(study.study_name), total)
+        if finished < total:
+            print(f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "
+                  f"(see their fail_reason)", file=sys.stderr)  # fmt: skip
+            return 1
+        print_front(study)
+        return 0
