@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -140,6 +141,15 @@ def install() -> None:
 
     if not hasattr(tasks.parse_model, "shapenas_original"):
         tasks.parse_model = _wrap(tasks.parse_model)
+
+
+def model_file_stem(base: str, scale: str | None) -> str:
+    """A file name for a rendered model YAML from which Ultralytics reads back `scale` (it guesses the scale from
+    names like yolov8n.yaml); a base name carrying another letter would make it look for a scale that was dropped."""
+    from ultralytics.nn.tasks import guess_model_scale
+
+    stem = Path(base).stem
+    return stem if guess_model_scale(stem + ".yaml") == (scale or "") else "model"
 
 
 def build_model(model_dict: dict, verbose: bool = False):

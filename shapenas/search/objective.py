@@ -18,6 +18,7 @@ from shapenas.modules.akconv_shapes import ascii_grid
 from shapenas.search.coordination import wait_for_earlier_twins
 from shapenas.spaces import SearchSpace
 from shapenas.spaces.candidate import Candidate
+from shapenas.ultralytics_bridge import model_file_stem
 
 # Attributes copied from a trained twin; the rest (candidate, yaml, preset) are the trial's own.
 RESULT_ATTRS = ("map50_95", "map50", "epoch_map50_95", "epoch_map50", "train_seconds", "device", "weights")
@@ -36,7 +37,7 @@ class Objective:
         self.limits = {k: v for k, v in constraints.items() if v is not None}
         self.run_dir = Path(run_dir)
         self.on_epoch = on_epoch
-        self.base_name = Path(space.config.base).stem
+        self.model_name = model_file_stem(space.config.base, space.config.scale)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         try:
@@ -62,7 +63,7 @@ class Objective:
 
     def _job(self, trial: optuna.Trial, model_yaml: dict) -> Job:
         hook = None if self.on_epoch is None else (lambda epoch, metrics: self.on_epoch(trial, epoch, metrics))
-        return Job(model_yaml, self.run_dir / f"trial_{trial.number:04d}", self.base_name, hook)
+        return Job(model_yaml, self.run_dir / f"trial_{trial.number:04d}", self.model_name, hook)
 
     def _score(self, trial: optuna.Trial, candidate: Candidate, model_yaml: dict) -> tuple[float, float]:
         cost = self.cost.evaluate(self._job(trial, model_yaml))
