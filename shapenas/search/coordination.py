@@ -4,7 +4,7 @@ Every process (a `search`, a `resume`, any number of `worker`s, on any machines)
 shared storage; there is no coordinator to crash:
 
 - The budget is exact. Before asking for a trial, a process waits while the finished trials plus those in flight
-  (running or waiting) already cover it: a running trial may still fail and need replacing. Two processes can pass
+  (running) already cover it: a running trial may still fail and need replacing. Two processes can pass
   that check together, so after asking, a trial also counts the trials numbered before it that did not fail; if
   they cover the budget, it is failed at once without training ("not run: ..."). Trial numbers are handed out under
   a lock by Optuna, so the earliest claims win and the study never holds more finished trials than the budget.
@@ -29,7 +29,6 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-IN_FLIGHT = (TrialState.RUNNING, TrialState.WAITING)
 POLL_SECONDS = 1.0
 NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
 
@@ -54,7 +53,8 @@ def wait_for_room(study: optuna.Study, total: int, poll_seconds: float = POLL_SE
     while True:
         _fail_dead_trials(study)
         finished = finished_count(study)
-        in_flight = study.get_trials(deepcopy=False, states=IN_FLIGHT)
+        # Only running trials are elsewhere: a waiting (enqueued) trial is what this process's next ask takes.
+        in_flight = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if finished >= total or finished + len(in_flight) < total:
             return
         if not told:
