@@ -59,7 +59,8 @@ class WorkerCommand(Command):
 
         _check_arguments(args)
         pool = args.workers_per_device is not None or args.devices is not None
-        pins = worker_pins(args.devices, args.workers_per_device or 1) if pool else []
+        per_device = 1 if args.workers_per_device is None else args.workers_per_device
+        pins = worker_pins(args.devices, per_device) if pool else []
         # Checked here once, so that a bad study or dataset is one error, not one per worker process.
         study, config = open_existing_study(args, args.heartbeat)
         checked_data(config)

@@ -60,16 +60,30 @@ def image_files(split: str, source: str | list) -> list[Path]:
     return files
 
 
-def image_problem(path: Path) -> str | None:
-    """Why Ultralytics would skip this image (missing, unreadable, corrupt, too small), or None."""
+def _pil_open(path: Path):
+    """PIL's own `Image.open`: Ultralytics patches it to pip-install a HEIF plugin whenever PIL cannot identify a
+    file, which a damaged PNG or JPEG must not trigger; HEIF files still go through the patch."""
     from PIL import Image
 
+    if path.suffix.lower() in (".heic", ".heif"):
+        return Image.open(path)
+    from ultralytics.utils import patches
+
+    return getattr(patches, "_image_open", Image.open)(path)
+
+
+def image_problem(path: Path) -> str | None:
+    """Why Ultralytics would skip this image (missing, unreadable, corrupt, too small), or None."""
+    from PIL import UnidentifiedImageError
+
     try:
-        with Image.open(path) as image:
+        with _pil_open(path) as image:
             image.verify()
             width, height = image.size
     except FileNotFoundError:
         return "missing"
+    except UnidentifiedImageError:
+        return "not an image PIL can read"
     except Exception as error:  # PIL raises many types for a damaged file
         return f"corrupt ({_first_line(error)})"
     if min(width, height) < MIN_SIDE:

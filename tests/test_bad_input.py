@@ -1,0 +1,208 @@
+"""Bad input across the CLI: each case exits 2 with exactly one stderr line naming the bad value, no traceback, the
+stored studies unchanged and no file written. Most cases run in process (fast); a few as real subprocesses.
+
+The stored studies are made directly through Optuna (a trained-looking trial whose recorded cost is the real cost of
+its YAML), so that every case is an error path and none trains anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from shapenas.cli import main
+from shapenas.config import load_config
+from shapenas.cost import yaml_cost
+from shapenas.search.storage import open_storage
+from shapenas.search.study import create_or_continue
+from shapenas.spaces import SearchSpace
+from tests.worker_helpers import snapshot
+
+CONFIG = {
+    "base": "yolov8n.yaml",
+    "space": {"slots": [13], "dysample": {"style": ["lp"], "groups": [1]}},
+    "proxy": {"epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu"},
+    "search": {"presets": ["baseline"]},
+}
+CACHE = Path("runs") / "shapenas" / "checked_datasets"  # the dataset check's cache of passed scans, not a result
+
+
+def _config(folder: Path, name: str, data, **search) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "data": str(data), "search": {**CONFIG["search"], **search}}))
+    return path
+
+
+def _trained_looking_trial(space: SearchSpace, imgsz: int) -> optuna.trial.FrozenTrial:
+    (_, baseline), = space.enqueued_presets()
+    model_yaml = space.render(baseline)
+    cost = yaml_cost(model_yaml, imgsz)
+    attrs = {
+        "key": baseline.key(), "summary": "baseline", "yaml": yaml.safe_dump(model_yaml, sort_keys=False),
+        "params": cost.params, "gflops": round(cost.gflops, 6), "map50_95": 0.1, "map50": 0.2, "weights": None,
+    }  # fmt: skip
+    return optuna.trial.create_trial(values=[0.1, attrs["gflops"]], user_attrs=attrs)
+
+
+def _bad_datasets(folder: Path, tiny_data) -> dict[str, Path]:
+    """Copies of the tiny dataset, each broken in one way."""
+    made = {}
+    for name in ("corrupt", "tiny_image", "no_val", "no_train", "listed"):
+        root = shutil.copytree(Path(tiny_data).parent, folder / name)
+        made[name] = root / "data.yaml"
+        info = yaml.safe_load(made[name].read_text())
+        info["path"] = str(root)
+        if name == "corrupt":
+            (root / "images" / "val" / "val_000003.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        elif name == "tiny_image":
+            import numpy as np
+            from PIL import Image
+
+            Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(root / "images" / "train" / "train_000002.png")
+        elif name in ("no_val", "no_train"):
+            info[name.removeprefix("no_")] = "images/gone"
+        else:  # an image list naming a file that is not there
+            (root / "train.txt").write_text("./images/train/train_000000.png\n./images/train/missing.png\n")
+            info["train"] = "train.txt"
+        made[name].write_text(yaml.safe_dump(info))
+    return made
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, tiny_data):
+    """Storages with shapenas studies (`done`: one trained-looking trial; `empty`; `moved`: its data is gone) and
+    a study made by someone else (`foreign`); configs and broken datasets."""
+    folder = tmp_path_factory.mktemp("bad_input")
+    sqlite, journal = f"sqlite:///{folder / 'studies.db'}", f"journal:///{folder / 'studies.log'}"
+    config = load_config(_config(folder, "done", tiny_data))
+    for storage_url in (sqlite, journal):
+        storage = open_storage(storage_url)
+        create_or_continue(config, storage, "empty")
+    storage = open_storage(sqlite)
+    done, _ = create_or_continue(config, storage, "done")
+    done.add_trial(_trained_looking_trial(SearchSpace(config), CONFIG["proxy"]["imgsz"]))
+    create_or_continue(load_config(_config(folder, "moved", folder / "gone" / "data.yaml")), storage, "moved")
+    optuna.create_study(study_name="foreign", storage=storage)
+    (folder / "garbage.db").write_bytes(b"this is not an SQLite database" * 100)
+    (folder / "a_file").write_text("")
+    for name, path in _bad_datasets(folder, tiny_data).items():
+        _config(folder, name, path)
+    _config(folder, "missing_data", folder / "nowhere" / "data.yaml")
+    _config(folder, "other", tiny_data, trials=5, seed=7)
+    return {"dir": folder, "db": sqlite, "journal": journal, "out": str(folder / "out.yaml")}
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # bound, never listening: connecting is refused at once
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+EXPORT = "export --storage {db}"
+WORKER = "worker --storage {journal}"
+# (case id, command line with {placeholders} filled from the `world` fixture, strings the one line must contain)
+BAD_INPUT = [
+    # storages and studies
+    ("bad-scheme", "pareto --storage redis://localhost/0", ["--storage 'redis://localhost/0'", "expected sqlite"]),
+    ("postgres-closed-port", "resume --storage postgresql+psycopg://u@127.0.0.1:{port}/db", [":{port}/db'", "cannot open"]),
+    ("sqlite-missing-folder", "pareto --storage sqlite:///{dir}/no/s.db", ["/no'", "does not exist"]),
+    ("sqlite-not-a-database", "pareto --storage sqlite:///{dir}/garbage.db", ["garbage.db'", "cannot open"]),
+    ("journal-missing", "pareto --storage journal:///{dir}/none.log", ["none.log'", "no journal file"]),
+    ("resume-study-not-found", "resume --storage {db} --study nope", ["--study 'nope': not found", "done"]),
+    ("export-study-not-found", EXPORT + " --study nope --knee -o {out}", ["--study 'nope': not found"]),
+    ("pareto-study-not-found", "pareto --storage {db} --study nope", ["--study 'nope': not found"]),
+    ("worker-study-not-found", WORKER + " --study nope", ["--study 'nope': not found"]),
+    ("study-needed", "resume --storage {db}", ["--study is needed", "4 studies"]),
+    ("foreign-study", "pareto --storage {db} --study foreign", ["'foreign'", "not made by shapenas"]),
+    ("worker-on-sqlite", "worker --storage {db} --study done", ["--storage 'sqlite:///", "journal:///FILE"]),
+    # what to export, where to write
+    ("export-empty-front", EXPORT + " --study empty --knee -o {out}", ["'empty' has an empty Pareto front"]),
+    ("pareto-nothing-trained", "pareto --storage {db} --study empty", ["'empty' has no trained trials"]),
+    ("export-trial-not-found", EXPORT + " --study done --trial 99 -o {out}", ["--trial 99: no trained trial"]),
+    ("export-gflops-too-low", EXPORT + " --study done --max-gflops 1e-6 -o {out}", ["--max-gflops 1e-06: no front"]),
+    ("export-no-weights", EXPORT + " --study done --trial 0 -o {out} --weights {dir}/w.pt", ["--weights: trial 0 kept no"]),
+    ("export-out-missing-folder", EXPORT + " --study done --knee -o {dir}/no/x.yaml", ["-o '", "/no' does not exist"]),
+    ("export-out-is-folder", EXPORT + " --study done --knee -o {dir}", ["-o '", "is a folder"]),
+    ("export-out-under-a-file", EXPORT + " --study done --knee -o {dir}/a_file/x.yaml", ["a_file' does not exist"]),
+    ("pareto-csv-unwritable", "pareto --storage {db} --study done --csv {locked}/front.csv", ["--csv '", "not writable"]),
+    ("worker-trials-zero", WORKER + " --study empty --trials 0", ["--trials: expected an integer >= 1, got 0"]),
+    ("worker-pool-of-zero", WORKER + " --study empty --workers-per-device 0", ["--workers-per-device:", "got 0"]),
+    ("worker-gpu-not-there", WORKER + " --study empty --devices 99", ["--devices 99: GPU 99 is not visible"]),
+    ("worker-devices-malformed", WORKER + " --study empty --devices gpu0", ["--devices: expected GPU", "'gpu0'"]),
+    # configs and datasets
+    ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
+    ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),
+    ("config-differs-from-study", "search {dir}/other.yaml --storage {db} --study done", ["'done' exists with another"]),
+    ("data-yaml-missing", "search {dir}/missing_data.yaml --storage {db}", ["data: no such dataset YAML", "nowhere"]),
+    ("data-moved-since-the-study", "resume --storage {db} --study moved", ["data: no such dataset YAML", "gone"]),
+    ("data-val-images-missing", "search {dir}/no_val.yaml --storage {db}", ["data:", "images not found", "images/gone"]),
+    ("data-train-images-missing", "search {dir}/no_train.yaml --storage {db}", ["data: train images", "images/gone"]),
+    ("data-corrupt-image", "search {dir}/corrupt.yaml --storage {db}", ["val_000003.png' is not an image PIL can read"]),
+    ("data-image-too-small", "search {dir}/tiny_image.yaml --storage {db}", ["train_000002.png' is only 5x5 px"]),
+    ("data-listed-image-missing", "search {dir}/listed.yaml --storage {db}", ["data: image", "missing.png' is missing"]),
+]
+SUBPROCESS_CASES = {"postgres-closed-port", "worker-study-not-found", "export-empty-front", "data-corrupt-image"}
+
+
+def _unwritable_folder(folder: Path) -> Path | None:
+    """A folder this process cannot write to: a read-only one, or (root ignores permissions) /proc/sys if so."""
+    locked = folder / "locked"
+    locked.mkdir(exist_ok=True)
+    locked.chmod(0o555)
+    for candidate in (locked, Path("/proc/sys")):
+        if candidate.is_dir() and not os.access(candidate, os.W_OK):
+            return candidate
+    return None
+
+
+def _storage_state(world) -> dict:
+    """Every study's name, attributes and trials in both storages."""
+    state = {}
+    for url in (world["db"], world["journal"]):
+        storage = open_storage(url, create=False)
+        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            state[(url, summary.study_name)] = (study.user_attrs, snapshot(study))
+    return state
+
+
+def _files(folder: Path) -> set[Path]:
+    """Every file and folder below `folder`, but the dataset check's cache (a passed scan is not a result)."""
+    paths = {p.relative_to(folder) for p in folder.rglob("*")}
+    return {p for p in paths if p != CACHE and p not in CACHE.parents and CACHE not in p.parents}
+
+
+def test_table_has_enough_cases():
+    assert len(BAD_INPUT) >= 20 and len({case[0] for case in BAD_INPUT}) == len(BAD_INPUT)
+
+
+@pytest.mark.parametrize("case_id,command,expected", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_fails_in_one_line_and_changes_nothing(world, case_id, command, expected, capsys, monkeypatch):
+    values = {**world, "port": _closed_port(), "locked": _unwritable_folder(world["dir"])}
+    if "{locked}" in command and values["locked"] is None:
+        pytest.skip("no folder here is unwritable for this user (root, and /proc/sys is writable)")
+    argv = [part.format(**values) for part in command.split()]
+    expected = [text.format(**values) for text in expected]
+    monkeypatch.chdir(world["dir"])
+    before = (_storage_state(world), _files(world["dir"]))
+    if case_id in SUBPROCESS_CASES:  # the real entry point, output exactly as a user sees it
+        done = subprocess.run([sys.executable, "-m", "shapenas.cli", *argv], capture_output=True, text=True, timeout=300)
+        code, stderr = done.returncode, done.stderr
+        assert done.stdout == ""
+    else:
+        code, stderr = main(argv), capsys.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith(f"shapenas {argv[0]}: error: "), lines[0]
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    assert (_storage_state(world), _files(world["dir"])) == before
