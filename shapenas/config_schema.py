@@ -36,7 +36,8 @@ DEFAULTS: dict[str, Any] = {
         "cache": False, "train_args": {},
     },
     "search": {
-        "trials": 8, "sampler": "nsga2", "seed": 0, "early_stop": "off",
+        "trials": 8, "sampler": "nsga2", "seed": 0, "early_stop": "off", "early_stop_rungs": [0.111, 0.333],
+        "early_stop_worst": 0.5,
         "presets": list(PRESETS), "akconv_authors_n": 5,
     },
 }
@@ -216,6 +217,8 @@ VALIDATORS: dict[str, Validator] = {
     "search.sampler": one_of(*SAMPLERS),
     "search.seed": optional(integer(0)),
     "search.early_stop": off_or("pareto_rank"),
+    "search.early_stop_rungs": list_of(number(0.0, 1.0, low_open=True)),
+    "search.early_stop_worst": number(0.0, 1.0, low_open=True),
     "search.presets": list_of(one_of(*PRESETS), allow_empty=True),
     "search.akconv_authors_n": integer(2, 64),
 }

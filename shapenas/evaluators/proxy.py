@@ -93,7 +93,9 @@ class ProxyTrainer(Evaluator):
         start = time.perf_counter()
         try:
             model.train(**self.train_args(job.folder, device))
-        except torch.cuda.OutOfMemoryError as error:
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError, or cuBLAS failing to allocate
+            if "out of memory" not in str(error).lower() and "ALLOC_FAILED" not in str(error):
+                raise
             raise EvaluationFailed(f"CUDA out of memory: {str(error).splitlines()[0]}") from None
         return self._result(model.trainer, recorder, device, time.perf_counter() - start)
 

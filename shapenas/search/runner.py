@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from shapenas.config import Config, require_data
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, ProxyTrainer
 from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
+from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.objective import Objective
 from shapenas.spaces import SearchSpace
 
@@ -41,16 +42,32 @@ class Progress:
             outcome = f"mAP50-95 {trial.values[0]:.4f} GFLOPs {trial.values[1]:.3f}"
             outcome += f" (rejected: {trial.user_attrs['rejected']})" if "rejected" in trial.user_attrs else ""
             outcome += f" (same YAML as trial {trial.user_attrs['reused_from']})" if "reused_from" in trial.user_attrs else ""
+        elif trial.state == TrialState.PRUNED:
+            outcome = f"stopped early at epoch {trial.user_attrs.get('stopped_at_epoch', '?')} (Pareto rank)"
         else:
             outcome = f"{trial.state.name.lower()}: {trial.user_attrs.get('fail_reason', '')}"
         front = len(study.best_trials)
         self._print(f"trial {trial.number} ({done}/{self.total} done) {summary}: {outcome}; front size {front}")
 
 
+def _epoch_hook(config: Config, progress: Progress):
+    """After each proxy epoch: the progress line, then Pareto-rank early stopping when the config asks for it."""
+    search = config.search
+    if search["early_stop"] != "pareto_rank":
+        return progress.on_epoch
+    stopper = ParetoRankStopper(config.proxy["epochs"], search["early_stop_rungs"], search["early_stop_worst"])
+
+    def on_epoch(trial: optuna.Trial, epoch: int, metrics: dict) -> None:
+        progress.on_epoch(trial, epoch, metrics)
+        stopper(trial, epoch, metrics)
+
+    return on_epoch
+
+
 def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
     proxy = ProxyTrainer(config.proxy, require_data(config))
     cost = CostEvaluator(config.proxy["imgsz"])
-    return Objective(space, cost, proxy, config.constraints, run_dir, on_epoch=progress.on_epoch)
+    return Objective(space, cost, proxy, config.constraints, run_dir, on_epoch=_epoch_hook(config, progress))
 
 
 def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:

@@ -1,0 +1,77 @@
+"""Pareto-rank early stopping: the ranking against a brute-force definition, the stopper on a real Optuna study,
+and a real search in which dominated trials are stopped at the rung and marked PRUNED."""
+
+import random
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from shapenas.search.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks, rung_attr
+
+
+def brute_force_rank(points, i):
+    """Rank by definition: 0 if nobody dominates i, else 1 + the highest rank among those that dominate it."""
+    dominators = [j for j in range(len(points)) if dominates(points[j], points[i])]
+    return 0 if not dominators else 1 + max(brute_force_rank(points, j) for j in dominators)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ranks_match_the_definition(seed):
+    rng = random.Random(seed)
+    points = [(rng.choice([0.1, 0.2, 0.3, 0.4]), rng.choice([1.0, 2.0, 3.0])) for _ in range(rng.randint(1, 12))]
+    assert nondominated_ranks(points) == [brute_force_rank(points, i) for i in range(len(points))]
+
+
+def test_worst_fraction():
+    ranks = [0, 0, 1, 2]
+    assert [in_worst_fraction(ranks, i, 0.25) for i in range(4)] == [False, False, False, True]
+    assert [in_worst_fraction(ranks, i, 0.5) for i in range(4)] == [False, False, True, True]
+
+
+def _study_with_rung(points):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for map50_95, gflops in points:
+        study.add_trial(optuna.trial.create_trial(
+            values=[map50_95, gflops], user_attrs={"gflops": gflops, rung_attr(1): map50_95}))  # fmt: skip
+    return study
+
+
+def test_stopper_prunes_a_dominated_trial_and_stores_the_rung():
+    study = _study_with_rung([(0.5, 1.0), (0.6, 2.0), (0.7, 3.0)])
+    stopper = ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.5)
+    trial = study.ask()
+    trial.set_user_attr("gflops", 2.5)
+    with pytest.raises(optuna.TrialPruned):
+        stopper(trial, 1, {"map50_95": 0.4})
+    assert trial.study.trials[-1].user_attrs["stopped_at_epoch"] == 1
+    good = study.ask()
+    good.set_user_attr("gflops", 0.5)
+    stopper(good, 1, {"map50_95": 0.8})  # on the front: goes on
+    stopper(good, 2, {"map50_95": 0.1})  # not a rung
+    assert rung_attr(1) in study.trials[-1].user_attrs
+
+
+def test_no_stopping_before_enough_peers():
+    study = _study_with_rung([(0.9, 0.1)])
+    trial = study.ask()
+    trial.set_user_attr("gflops", 5.0)
+    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9)(trial, 1, {"map50_95": 0.0})
+
+
+@pytest.mark.slow
+def test_search_stops_dominated_trials_at_the_rung(tmp_path, tiny_data):
+    from tests.test_search_e2e import load, shapenas_cli, write_config
+
+    config = write_config(tmp_path, tiny_data, trials=6)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    shapenas_cli("search", config, "--storage", storage, "--study", "e", "--set", "proxy.epochs=2",
+                 "--set", "search.early_stop=pareto_rank", "--set", "search.early_stop_rungs=[0.5]",
+                 "--set", "search.early_stop_worst=0.99", cwd=tmp_path)  # fmt: skip
+    trials = load(storage, "e").trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 6
+    assert pruned, "with worst=0.99 a dominated trial past the third must be stopped"
+    for trial in pruned:
+        assert trial.user_attrs["stopped_at_epoch"] == 1 and rung_attr(1) in trial.user_attrs
+        assert "map50_95" not in trial.user_attrs  # never finished its budget
