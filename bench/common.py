@@ -1,0 +1,85 @@
+"""Pieces the benchmark scripts share: train fixed candidates through the real proxy, and rank correlations."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def quiet() -> None:
+    """Ultralytics' per-batch bars and Optuna's per-trial logs off, as the CLI does."""
+    from shapenas.cli import _quiet_libraries
+
+    _quiet_libraries(verbose=False)
+
+
+def fixed_candidates(space, count: int, seed: int):
+    """Baseline, the presets, then random candidates from a seeded sampler, as (name, Candidate), no duplicates."""
+    import optuna
+
+    picked = dict(space.presets())
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    while len(picked) < count:
+        candidate = space.suggest(study.ask())
+        if candidate not in picked.values():
+            picked[f"random{len(picked) - len(space.presets()) + 1}"] = candidate
+    return list(picked.items())
+
+
+def train(config, candidate, folder: Path, **proxy_changes) -> dict:
+    """One proxy training of `candidate` with the config's proxy budget, changed by `proxy_changes`."""
+    from shapenas.config import require_data
+    from shapenas.evaluators import Job, ProxyTrainer
+    from shapenas.spaces import SearchSpace
+    from shapenas.ultralytics_bridge import model_file_stem
+
+    space = SearchSpace(config)
+    proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config))
+    start = time.perf_counter()
+    result = proxy.evaluate(Job(space.render(candidate), folder, model_file_stem(config.base, config.scale)))
+    return {**result, "wall_seconds": time.perf_counter() - start}
+
+
+def rank_correlations(a: list[float], b: list[float]) -> tuple[float, float]:
+    """(Kendall's tau-b, Spearman's rho) between two score lists over the same candidates."""
+    from scipy.stats import kendalltau, spearmanr
+
+    return float(kendalltau(a, b).statistic), float(spearmanr(a, b).statistic)
+
+
+def hypervolume_2d(points: list[tuple[float, float]], worst_gflops: float) -> float:
+    """Area dominated by (mAP, GFLOPs) points, maximising mAP from 0 and minimising GFLOPs up to `worst_gflops`."""
+    area, best_map = 0.0, 0.0
+    # From the cheapest up: each point that beats every cheaper one adds the strip of mAP it gains, over the
+    # GFLOPs from its own up to the reference.
+    for map50_95, gflops in sorted(points, key=lambda p: (p[1], -p[0])):
+        if gflops < worst_gflops and map50_95 > best_map:
+            area += (map50_95 - best_map) * (worst_gflops - gflops)
+            best_map = map50_95
+    return area
+
+
+def one_search(config, folder: Path):
+    """A real shapenas search in an in-memory storage; returns its study."""
+    import optuna
+
+    from shapenas.search.runner import enqueue_presets, run_trials
+    from shapenas.search.study import create_or_continue
+    from shapenas.spaces import SearchSpace
+
+    study, _ = create_or_continue(config, optuna.storages.InMemoryStorage(), "bench")
+    enqueue_presets(study, SearchSpace(config))
+    run_trials(study, config, folder, config.search["trials"])
+    return study
+
+
+def front_points(study) -> list[tuple[float, float]]:
+    from shapenas.search.pareto import trained
+
+    return [(t.values[0], t.values[1]) for t in trained(study)]
