@@ -25,14 +25,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise UserError(f"{option}: expected an integer >= 1, got {value}")
     # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
     if args.storage is None or args.storage.startswith("sqlite"):
-        raise UserError(f"--storage {args.storage or default_storage_url()!r}: workers need a storage several processes "
-                        f"can share: postgresql+psycopg://USER@HOST/DB (pip install 'shapenas[postgres]') or "
+        url = args.storage or default_storage_url()
+        raise UserError(f"--storage {url!r}: workers need a storage several processes can share: "
+                        f"postgresql+psycopg://USER@HOST/DB (pip install 'shapenas[postgres]') or "
                         f"journal:///FILE on a shared filesystem")  # fmt: skip
 
 
 def _child_command(args: argparse.Namespace, study_name: str) -> list[str]:
     """The same worker, without the pool options, for each pinned process."""
-    command = [sys.executable, "-m", "shapenas.cli", "worker", "--study", study_name, "--heartbeat", str(args.heartbeat)]
+    command = [sys.executable, "-m", "shapenas.cli", "worker", "--study", study_name]
+    command += ["--heartbeat", str(args.heartbeat)]
     if args.storage:
         command += ["--storage", args.storage]
     if args.trials is not None:

@@ -66,7 +66,8 @@ def wait_for_room(study: optuna.Study, total: int, poll_seconds: float = POLL_SE
 
 def check_budget(trial: optuna.Trial, total: int) -> None:
     """`OverBudget` when the trials numbered before this one, failed ones aside, already make up `total`."""
-    ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and t.state != TrialState.FAIL]
+    trials = trial.study.get_trials(deepcopy=False)
+    ahead = [t for t in trials if t.number < trial.number and t.state != TrialState.FAIL]
     if len(ahead) >= total:
         message = f"{NOT_RUN}the budget of {total} finished trials was already claimed by other processes"
         trial.set_user_attr("fail_reason", message)

@@ -44,7 +44,8 @@ def worker_pins(devices: str | None, per_device: int) -> list[str | None]:
         chosen = list(dict.fromkeys(devices.split(",")))
         missing = [d for d in chosen if d not in gpus]
         if missing:
-            raise UserError(f"--devices {devices}: GPU {missing[0]} is not visible (visible: {','.join(gpus) or 'none'})")
+            visible = ",".join(gpus) or "none"
+            raise UserError(f"--devices {devices}: GPU {missing[0]} is not visible (visible: {visible})")
     return [pin for pin in chosen for _ in range(per_device)]
 
 
