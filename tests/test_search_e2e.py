@@ -65,6 +65,7 @@ def test_search_stores_every_result_on_the_trials(searched):
         for name in ("yaml", "params", "gflops", "map50_95", "map50", "epoch_map50_95", "train_seconds", "device"):
             assert name in attrs, name
         assert len(attrs["epoch_map50_95"]) == 1 and attrs["device"] == "cpu"
+        assert yaml.safe_load(attrs["yaml"])["nc"] == 5  # built, costed and exported with the dataset's classes
         assert trial.values == [attrs["map50_95"], attrs["gflops"]]
     assert "trial 1 (2/2 done)" in done.stderr  # the progress display
 

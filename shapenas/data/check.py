@@ -99,6 +99,11 @@ def _stamp(files: list[Path]) -> Path:
     return STAMP_FOLDER / digest.hexdigest()[:32]
 
 
+def class_count(data_yaml: str) -> int:
+    """Number of classes the dataset YAML declares (the `nc` every candidate is built and costed with)."""
+    return int(_load_yaml(data_yaml)["nc"])
+
+
 def check_dataset(data_yaml: str) -> None:
     """`UserError` naming the first problem: the YAML, a split's folder, or the first bad image."""
     info = _load_yaml(data_yaml)

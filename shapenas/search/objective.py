@@ -32,17 +32,20 @@ class Objective:
     """Callable for `study.optimize`; returns (mAP50-95, GFLOPs)."""
 
     def __init__(self, space: SearchSpace, cost: Evaluator, proxy: Evaluator, constraints: dict, run_dir: Path,
-                 on_epoch: Callable[[optuna.Trial, int, dict], None] | None = None):  # fmt: skip
+                 on_epoch: Callable[[optuna.Trial, int, dict], None] | None = None, classes: int | None = None):  # fmt: skip
         self.space, self.cost, self.proxy = space, cost, proxy
         self.limits = {k: v for k, v in constraints.items() if v is not None}
         self.run_dir = Path(run_dir)
         self.on_epoch = on_epoch
+        self.classes = classes
         self.model_name = model_file_stem(space.config.base, space.config.scale)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         try:
             candidate = self.space.suggest(trial)
             model_yaml = self.space.render(candidate)
+            if self.classes is not None:  # the dataset's: the model costed and exported is the one trained
+                model_yaml["nc"] = self.classes
             self._describe(trial, candidate, model_yaml)
             return self._score(trial, candidate, model_yaml)
         except EvaluationFailed as error:

@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from shapenas.config import Config, require_data
+from shapenas.data.check import class_count
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, ProxyTrainer
 from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
 from shapenas.search.early_stopping import ParetoRankStopper
@@ -65,9 +66,10 @@ def _epoch_hook(config: Config, progress: Progress):
 
 
 def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
-    proxy = ProxyTrainer(config.proxy, require_data(config))
-    cost = CostEvaluator(config.proxy["imgsz"])
-    return Objective(space, cost, proxy, config.constraints, run_dir, on_epoch=_epoch_hook(config, progress))
+    data = require_data(config)
+    proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy["imgsz"])
+    return Objective(space, cost, proxy, config.constraints, run_dir, on_epoch=_epoch_hook(config, progress),
+                     classes=class_count(data))  # fmt: skip
 
 
 def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:
