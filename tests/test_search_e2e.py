@@ -28,12 +28,12 @@ def shapenas_cli(*args, cwd, check=True, timeout=600):
     return done
 
 
-def write_config(folder, data, trials=2):
+def write_config(folder, data, trials=2, epochs=1):
     config = {
         "base": "yolov8n.yaml",
         "data": str(data),
         "space": {"slots": [16, 19, 13]},  # two head convs and one upsample keep the builds quick
-        "proxy": {"epochs": 1, "imgsz": 64, "batch": 8, "workers": 0, "device": "cpu", "seed": 0},
+        "proxy": {"epochs": epochs, "imgsz": 64, "batch": 8, "workers": 0, "device": "cpu", "seed": 0},
         "search": {"trials": trials, "sampler": "nsga2", "seed": 0, "presets": ["baseline"]},
     }
     path = folder / "tiny.yaml"
@@ -114,22 +114,24 @@ def _wait_for(predicate, timeout):
 
 
 def test_resume_after_sigkill_in_the_middle_of_a_trial(tmp_path, tiny_data):
-    config = write_config(tmp_path, tiny_data, trials=3)
+    config = write_config(tmp_path, tiny_data, trials=3, epochs=3)  # long enough to be killed inside a trial
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     args = [sys.executable, "-m", "shapenas.cli", "search", str(config), "--storage", storage, "--study", "k", "--heartbeat", "1"]
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)  # fmt: skip
 
-    def second_trial_running():
+    def second_trial_training():
+        """A trial has finished and the next one is inside Ultralytics' training (its run folder exists)."""
         try:
             trials = load(storage, "k").trials
         except KeyError:
             return False
-        return any(t.state == TrialState.COMPLETE for t in trials) and any(t.state == TrialState.RUNNING for t in trials)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        return (any(t.state == TrialState.COMPLETE for t in trials) and len(running) == 1
+                and (tmp_path / "runs" / "shapenas" / "k" / f"trial_{running[0].number:04d}" / "train").exists())
 
     try:
-        assert _wait_for(second_trial_running, 300), "the search never reached its second trial"
-        time.sleep(2)  # into the trial's training
+        assert _wait_for(second_trial_training, 300), "the search never reached its second trial's training"
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
