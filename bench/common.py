@@ -12,6 +12,16 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
+def bench_parser(doc: str):
+    """The arguments every benchmark takes: the search config and --set overrides, as `shapenas search` does."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--config", default="configs/quickstart.yaml", help="search config (its proxy and space)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    return parser
+
+
 def quiet() -> None:
     """Ultralytics' per-batch bars and Optuna's per-trial logs off, as the CLI does."""
     from shapenas.cli import _quiet_libraries

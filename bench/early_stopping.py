@@ -10,12 +10,11 @@ the hypervolume of the final front (reference: mAP 0, 1.1 x the largest GFLOPs t
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from common import front_points, hypervolume_2d, one_search, quiet
+from common import bench_parser, front_points, hypervolume_2d, one_search, quiet
 
 
 def epochs_trained(study) -> int:
@@ -33,10 +32,8 @@ def epochs_trained(study) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/quickstart.yaml")
+    parser = bench_parser(__doc__)
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     quiet()
     from optuna.trial import TrialState

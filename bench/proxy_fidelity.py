@@ -10,13 +10,12 @@ four times the epochs (seed 0). Reported: Kendall's tau and Spearman's rho of th
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
 
-from common import fixed_candidates, quiet, rank_correlations, train
+from common import bench_parser, fixed_candidates, quiet, rank_correlations, train
 
 
 def run(config, candidates, budgets: dict[str, dict], out: Path) -> dict[str, list[float]]:
@@ -35,13 +34,11 @@ def run(config, candidates, budgets: dict[str, dict], out: Path) -> dict[str, li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/quickstart.yaml")
+    parser = bench_parser(__doc__)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--factor", type=int, default=4, help="the long budget is this many times the epochs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--log", default="bench/proxy_fidelity.jsonl", help="one JSON line per training")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     quiet()
     from shapenas.config import load_config

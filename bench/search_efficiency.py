@@ -10,23 +10,20 @@ proxy given by --set overrides. The hypervolume is of (mAP50-95 up, GFLOPs down)
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from common import front_points, hypervolume_2d, one_search, quiet
+from common import bench_parser, front_points, hypervolume_2d, one_search, quiet
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/quickstart.yaml")
+    parser = bench_parser(__doc__)
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samplers", nargs="+", default=["nsga2", "tpe", "random"])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     quiet()
     from shapenas.config import load_config
