@@ -10,7 +10,7 @@ from optuna.trial import FixedTrial
 
 import shapenas  # noqa: F401  (registers the modules with Ultralytics for DetectionModel(path))
 from shapenas.cli import main
-from shapenas.config import config_from_dict
+from shapenas.config import config_from_dict, load_config
 from shapenas.modules.akconv_shapes import canonical
 from shapenas.spaces import Candidate, Choice, SearchSpace
 from shapenas.spaces.akconv_space import ShapeChoices, cells_to_points, free_shape_count
@@ -198,7 +198,8 @@ def test_space_command_samples_and_writes_yamls(tmp_path, capsys):
     out_dir = tmp_path / "out"
     assert main(["space", "configs/quickstart.yaml", "--sample", "3", "--out", str(out_dir), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert out.count("GFLOPs @160") == 3 and "params:" in out
+    imgsz = load_config("configs/quickstart.yaml").proxy["imgsz"]  # GFLOPs are at the proxy's image size
+    assert out.count(f"GFLOPs @{imgsz}") == 3 and "params:" in out
     files = sorted(out_dir.glob("*.yaml"))
     assert len(files) == 3
     from ultralytics.nn.tasks import DetectionModel
