@@ -1,7 +1,9 @@
-"""ODConv: shapes, gradients, a slow reference, params, arguments, temperature schedule, ONNX."""
+"""ODConv: a slow reference, params, extra_macs, arguments, temperature schedule.
+
+Shapes, gradients, batch independence, batch size 1, gradcheck and ONNX are in test_module_conformance.py.
+"""
 
 import copy
-import inspect
 from types import SimpleNamespace
 
 import pytest
@@ -31,14 +33,6 @@ def _reference(m: ODConv, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(outs)
 
 
-@pytest.mark.parametrize("k", [1, 3, 5])
-@pytest.mark.parametrize("s", [1, 2])
-def test_output_shape_odd_sizes(k, s):
-    m = ODConv(8, 12, k, s)
-    y = m(torch.randn(2, 8, 9, 7))
-    assert y.shape == (2, 12, (9 - 1) // s + 1, (7 - 1) // s + 1)
-
-
 @pytest.mark.parametrize("kw", [dict(k=3, kernel_num=4), dict(k=1, kernel_num=1), dict(k=3, kernel_num=1, g=8)])
 def test_matches_slow_reference(kw):
     torch.manual_seed(0)
@@ -52,43 +46,6 @@ def test_matches_slow_reference(kw):
 
 def test_depthwise_has_no_filter_attention():
     assert ODConv(8, 8, g=8).filter_fc is None and ODConv(8, 8, g=4).filter_fc is not None
-
-
-def test_batched_equals_each_sample_alone():
-    torch.manual_seed(1)
-    m = ODConv(6, 10, 3, 1, kernel_num=3).eval()
-    x = torch.randn(4, 6, 11, 9)
-    alone = torch.cat([m(xb) for xb in x.split(1)])
-    torch.testing.assert_close(m(x), alone, rtol=0, atol=1e-5)
-
-
-def test_gradients_reach_every_parameter():
-    torch.manual_seed(2)
-    m = ODConv(8, 6, 3, 2, kernel_num=2).train()
-    y = m(torch.randn(2, 8, 7, 7))
-    (y * torch.randn_like(y)).sum().backward()
-    for name, p in m.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-def test_gradcheck_float64():
-    torch.manual_seed(3)
-    m = ODConv(2, 3, 3, 1, kernel_num=2).double().eval()
-    m.temperature = 2.0
-    x = torch.randn(2, 2, 3, 4, dtype=torch.float64, requires_grad=True)
-    w = m.weight.detach().clone().requires_grad_(True)
-
-    def f(x, w):
-        return torch.func.functional_call(m, {"weight": w}, (x,))
-
-    assert torch.autograd.gradcheck(f, (x, w), eps=1e-6, atol=1e-5)
-
-
-def test_batch_size_one_in_training():
-    m = ODConv(16, 8).train()
-    y = m(torch.randn(1, 16, 6, 6))
-    y.sum().backward()
-    assert y.shape == (1, 8, 6, 6)
 
 
 def test_param_count_formula():
@@ -200,19 +157,3 @@ def test_add_temperature_schedule_registers_callbacks():
     assert {"on_train_start", "on_train_batch_start", "on_train_end"} <= events
     assert all(fn.__self__ is sched for _, fn in calls) and sched.share == 0.2
 
-
-# The tracer warns that the batch size becomes a constant: expected, the export is static-batch.
-@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
-def test_onnx_export_fixed_batch(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    torch.manual_seed(4)
-    m = ODConv(8, 12, 3, 2, kernel_num=4).eval()
-    m.temperature = 2.0
-    x = torch.randn(2, 8, 9, 11)
-    path = tmp_path / "odconv.onnx"
-    kw = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    torch.onnx.export(m, (x,), str(path), opset_version=17, input_names=["x"], output_names=["y"], **kw)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (out,) = sess.run(None, {"x": x.numpy()})
-    torch.testing.assert_close(torch.from_numpy(out), m(x).detach(), rtol=1e-4, atol=1e-4)

@@ -1,4 +1,8 @@
-"""SPConv: shapes (odd sizes at stride 2), gradients, parameter formula, bad args, ONNX export."""
+"""SPConv: shapes (odd sizes at stride 2), pooling, channel split, parameter formula, bad args, extra_macs.
+
+Gradients, batch independence, batch size 1, empty batch, gradcheck and ONNX are in
+test_module_conformance.py.
+"""
 
 from __future__ import annotations
 
@@ -62,36 +66,6 @@ def test_param_count_formula(c1, c2, ratio):
     assert not hasattr(m, "bn") and isinstance(m.act, torch.nn.SiLU)
 
 
-@pytest.mark.parametrize("s", [1, 2])
-def test_gradients_reach_every_parameter(s):
-    m = SPConv(6, 4, 3, s).train()
-    x = torch.randn(2, 6, 5, 7, requires_grad=True)
-    m(x).square().sum().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
-    for name, p in m.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-def test_batch_size_one_train_mode():
-    m = SPConv(6, 4, 3, 2).train()
-    assert m(torch.randn(1, 6, 3, 3)).shape == (1, 4, 2, 2)
-
-
-@pytest.mark.parametrize("s", [1, 2])
-def test_gradcheck_float64(s):
-    torch.manual_seed(0)
-    m = SPConv(4, 2, 3, s).double().eval()  # eval: BN uses running stats, a pure function
-    for bn in (m.bn_rep, m.bn_red):
-        bn.running_mean.uniform_(-0.5, 0.5)
-        bn.running_var.uniform_(0.5, 1.5)
-    x = torch.randn(1, 4, 3, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(m, (x,), eps=1e-6, atol=1e-5)
-
-
-def test_empty_batch():
-    assert SPConv(4, 2, 3, 2).eval()(torch.randn(0, 4, 5, 5)).shape == (0, 2, 3, 3)
-
-
 @pytest.mark.parametrize(
     "kwargs,needle",
     [
@@ -130,18 +104,3 @@ def test_extra_macs_formula(s):
     expected = pool + (1 + 2 + 2) * b * c2 * h * w + 2 * b * c2
     assert m.extra_macs(x, y) == expected
 
-
-@pytest.mark.parametrize("s,hw", [(1, (6, 5)), (2, (7, 5))])
-def test_onnx_export_matches_pytorch(tmp_path, s, hw):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    torch.manual_seed(0)
-    m = SPConv(6, 4, 3, s).eval()
-    x = torch.randn(1, 6, *hw)
-    path = tmp_path / "spconv.onnx"
-    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
-    kwargs = {"dynamo": False} if has_dynamo else {}  # the TorchScript exporter
-    torch.onnx.export(m, (x,), str(path), opset_version=17, input_names=["x"], **kwargs)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (y_ort,) = sess.run(None, {"x": x.numpy()})
-    torch.testing.assert_close(torch.from_numpy(y_ort), m(x).detach(), atol=1e-4, rtol=1e-4)
