@@ -175,18 +175,8 @@ def test_batch_equals_each_sample_alone(case):
         torch.testing.assert_close(m(x), alone, rtol=0, atol=1e-5)
 
 
-# Known bugs, kept visible: strict xfail, so the suite says so once they are fixed.
-EMPTY_BATCH_BUGS = {
-    "odconv": "ODConv.attention reshapes with reshape(b, -1), ambiguous when b == 0",
-    "dysample-pl": "torch's pixel_unshuffle returns an empty tensor unchanged: 'pl' offsets keep 2*groups channels",
-}
-
-
 @every_case
-def test_empty_batch_eval(case, request):
-    for prefix, why in EMPTY_BATCH_BUGS.items():
-        if case.id.startswith(prefix):
-            request.applymarker(pytest.mark.xfail(raises=RuntimeError, strict=True, reason=why))
+def test_empty_batch_eval(case):
     with torch.no_grad():
         y = build(case, trained=True).eval()(torch.empty(0, *case.x))
     assert y.shape == (0, *case.y)

@@ -101,7 +101,10 @@ class DySample(nn.Module):
         off = self.offset(x)
         off = off * self.scope(x).sigmoid() * 0.5 if self.dyscope else off * 0.25
         if self.style == "pl":
-            off = F.pixel_unshuffle(off, self.scale)
+            # pixel_unshuffle hands an empty batch back unchanged, so reshape to the known size ourselves then.
+            b, c, h, w = off.shape
+            s = self.scale
+            off = F.pixel_unshuffle(off, s) if b else off.new_empty(0, c * s * s, h // s, w // s)
         return off + self.init_pos
 
     def _sample(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:

@@ -99,11 +99,10 @@ class ODConv(nn.Module):
         """
         t = self.temperature
         z = self.relu(self.norm(self.fc(self.pool(x))))  # (B, A, 1, 1)
-        b = x.shape[0]
         channel = torch.sigmoid(self.channel_fc(z) / t)
         filt = None if self.filter_fc is None else torch.sigmoid(self.filter_fc(z) / t)
-        spatial = None if self.spatial_fc is None else torch.sigmoid(self.spatial_fc(z).reshape(b, -1) / t)
-        kernel = None if self.kernel_fc is None else torch.softmax(self.kernel_fc(z).reshape(b, -1) / t, dim=1)
+        spatial = None if self.spatial_fc is None else torch.sigmoid(self.spatial_fc(z).flatten(1) / t)
+        kernel = None if self.kernel_fc is None else torch.softmax(self.kernel_fc(z).flatten(1) / t, dim=1)
         return channel, filt, spatial, kernel
 
     def aggregate(self, spatial: torch.Tensor | None, kernel: torch.Tensor | None, b: int) -> torch.Tensor:
@@ -115,7 +114,7 @@ class ODConv(nn.Module):
         kk = self.k * self.k
         w = self.weight.reshape(self.kernel_num, -1)  # (K, c2*c1/g*k*k)
         w = w[0].expand(b, -1) if kernel is None else kernel @ w  # (B, c2*c1/g*k*k)
-        w = w.reshape(b, -1, kk)
+        w = w.reshape(b, self.c2 * (self.c1 // self.g), kk)  # sizes spelled out: -1 is ambiguous for b == 0
         if spatial is not None:
             w = w * spatial.reshape(b, 1, kk)
         return w.reshape(b, self.c2, self.c1 // self.g, self.k, self.k)
