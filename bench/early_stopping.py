@@ -50,7 +50,9 @@ def main() -> None:
         results[mode] = (epochs_trained(study), time.perf_counter() - started, stopped, front_points(study))
     worst = 1.1 * max(g for *_, points in results.values() for _, g in points)
     print(f"\n{args.trials} trials each; hypervolume reference: mAP 0, {worst:.3f} GFLOPs\n")
-    print("| early_stop | epochs trained | wall s | trials stopped | final front hypervolume |\n|---|---:|---:|---:|---:|")
+    print(
+        "| early_stop | epochs trained | wall s | trials stopped | final front hypervolume |\n|---|---:|---:|---:|---:|"
+    )
     for mode, (epochs, seconds, stopped, points) in results.items():
         print(f"| {mode} | {epochs} | {seconds:.0f} | {stopped} | {hypervolume_2d(points, worst):.4f} |")
     saved = 1 - results["pareto_rank"][0] / results["off"][0]

@@ -172,13 +172,13 @@ def akconv_summary(rows: list[dict], device: torch.device, quick: bool) -> list[
     for s in (2, 1):
         sp = speedups(rows, s)
         worst = min(worst, *sp.values())
-        lines.append(
-            f"AKConv fast vs gather reference: {sp[5]:.1f}x faster (N=5), {sp[9]:.1f}x (N=9) at stride {s}"
-        )
+        lines.append(f"AKConv fast vs gather reference: {sp[5]:.1f}x faster (N=5), {sp[9]:.1f}x (N=9) at stride {s}")
     if device.type == "cpu":
         verdict = "met" if worst >= TARGET else "NOT met"
         note = "; --quick run, indicative only" if quick else ""
-        lines.append(f"Target (CPU, fast path >= {TARGET:.0f}x the gather reference): {verdict} (lowest {worst:.1f}x{note})")
+        lines.append(
+            f"Target (CPU, fast path >= {TARGET:.0f}x the gather reference): {verdict} (lowest {worst:.1f}x{note})"
+        )
     else:
         lines.append(f"Target applies to the CPU run; on {device.type} the lowest speed-up is {worst:.1f}x")
     return lines
@@ -215,9 +215,11 @@ def main(argv=None) -> None:
     args.amp = args.amp and device.type == "cuda"
     b, hw = args.batch, args.size
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {THREADS} threads"
-    print(f"device: {where}; torch {torch.__version__}; amp: {args.amp}; batch {b}; {hw}x{hw}; "
-          f"{args.repeats} repeats after {args.warmup} warm-up; memory: "
-          f"{'cuda max_memory_allocated' if device.type == 'cuda' else 'torch.profiler allocation events'}\n")
+    print(
+        f"device: {where}; torch {torch.__version__}; amp: {args.amp}; batch {b}; {hw}x{hw}; "
+        f"{args.repeats} repeats after {args.warmup} warm-up; memory: "
+        f"{'cuda max_memory_allocated' if device.type == 'cuda' else 'torch.profiler allocation events'}\n"
+    )
     x = torch.randn(b, C1, hw, hw, device=device, requires_grad=True)
     conv_rows = []
     for s in (2, 1):

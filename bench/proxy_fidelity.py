@@ -25,8 +25,13 @@ def run(config, candidates, budgets: dict[str, dict], out: Path) -> dict[str, li
             for budget, changes in budgets.items():
                 result = train(config, candidate, Path(folder) / f"{index}-{budget}", **changes)
                 scores[budget].append(result["map50_95"])
-                line = {"candidate": name, "budget": budget, "map50_95": result["map50_95"],
-                        "seconds": round(result["wall_seconds"], 1), "summary": candidate.summary()}  # fmt: skip
+                line = {
+                    "candidate": name,
+                    "budget": budget,
+                    "map50_95": result["map50_95"],
+                    "seconds": round(result["wall_seconds"], 1),
+                    "summary": candidate.summary(),
+                }
                 print(json.dumps(line), flush=True)
                 with out.open("a") as log:
                     log.write(json.dumps(line) + "\n")
@@ -50,13 +55,20 @@ def main() -> None:
     budgets = {"short": {}, "short_seed1": {"seed": seed + 1}, "long": {"epochs": epochs * args.factor}}
     started = time.perf_counter()
     scores = run(config, candidates, budgets, Path(args.log))
-    print(f"\n{len(candidates)} candidates, proxy {epochs} epochs vs {epochs * args.factor} epochs "
-          f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+    print(
+        f"\n{len(candidates)} candidates, proxy {epochs} epochs vs {epochs * args.factor} epochs "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     print("| candidate | short | short, seed+1 | long |\n|---|---:|---:|---:|")
     for i, (name, candidate) in enumerate(candidates):
-        print(f"| {name}: {candidate.summary()} | {scores['short'][i]:.4f} | {scores['short_seed1'][i]:.4f} | "
-              f"{scores['long'][i]:.4f} |")  # fmt: skip
-    for label, a, b in (("short vs long (fidelity)", "short", "long"), ("short vs short, seed+1 (noise floor)", "short", "short_seed1")):
+        print(
+            f"| {name}: {candidate.summary()} | {scores['short'][i]:.4f} | {scores['short_seed1'][i]:.4f} | "
+            f"{scores['long'][i]:.4f} |"
+        )
+    for label, a, b in (
+        ("short vs long (fidelity)", "short", "long"),
+        ("short vs short, seed+1 (noise floor)", "short", "short_seed1"),
+    ):
         tau, rho = rank_correlations(scores[a], scores[b])
         print(f"{label}: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
 

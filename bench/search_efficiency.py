@@ -36,13 +36,17 @@ def main() -> None:
                 runs[(sampler, seed)] = front_points(one_search(load_config(args.config, overrides), Path(folder)))
             print(json.dumps({"sampler": sampler, "seed": seed, "points": runs[(sampler, seed)]}), flush=True)
     worst = 1.1 * max(g for points in runs.values() for _, g in points)
-    print(f"\nhypervolume after {args.trials} trials (reference: mAP 0, {worst:.3f} GFLOPs); "
-          f"{time.perf_counter() - started:.0f} s\n")  # fmt: skip
+    print(
+        f"\nhypervolume after {args.trials} trials (reference: mAP 0, {worst:.3f} GFLOPs); "
+        f"{time.perf_counter() - started:.0f} s\n"
+    )
     print("| sampler | mean | stdev | per seed |\n|---|---:|---:|---|")
     for sampler in args.samplers:
         volumes = [hypervolume_2d(runs[(sampler, seed)], worst) for seed in args.seeds]
         spread = statistics.stdev(volumes) if len(volumes) > 1 else 0.0
-        print(f"| {sampler} | {statistics.mean(volumes):.4f} | {spread:.4f} | {', '.join(f'{v:.4f}' for v in volumes)} |")
+        print(
+            f"| {sampler} | {statistics.mean(volumes):.4f} | {spread:.4f} | {', '.join(f'{v:.4f}' for v in volumes)} |"
+        )
 
 
 if __name__ == "__main__":

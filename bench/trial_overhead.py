@@ -61,8 +61,13 @@ print(json.dumps({"seconds": time.perf_counter() - start, "map": float(model.tra
 
 def run_side(script: str, config: str, overrides: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run([sys.executable, "-c", script, config, folder, *overrides], cwd=ROOT,
-                              capture_output=True, text=True, env={**os.environ, "YOLO_VERBOSE": "False"})  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", script, config, folder, *overrides],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "YOLO_VERBOSE": "False"},
+        )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -77,12 +82,15 @@ def main() -> None:
         for name, script in (("plain", PLAIN_SIDE), ("shapenas", SHAPENAS_SIDE)):
             result = run_side(script, args.config, args.set)
             times[name].append(result["seconds"])
-            print(f"repeat {repeat + 1}: {name:8s} {result['seconds']:7.1f} s  mAP50-95 {result['map']:.4f}", flush=True)
+            print(
+                f"repeat {repeat + 1}: {name:8s} {result['seconds']:7.1f} s  mAP50-95 {result['map']:.4f}", flush=True
+            )
     plain, ours = statistics.median(times["plain"]), statistics.median(times["shapenas"])
     # Each repeat runs both sides back to back, so the ratio within a repeat is the least disturbed by other load.
-    paired = statistics.median(o / p for o, p in zip(times["shapenas"], times["plain"]))
+    paired = statistics.median(o / p for o, p in zip(times["shapenas"], times["plain"], strict=True))
     print(f"\nmedian wall time of one trial: plain Ultralytics {plain:.1f} s, shapenas {ours:.1f} s")
-    print(f"overhead, median of the per-repeat ratios: {paired:.3f}x (target <= 1.05x: {'met' if paired <= 1.05 else 'NOT met'})")
+    verdict = "met" if paired <= 1.05 else "NOT met"
+    print(f"overhead, median of the per-repeat ratios: {paired:.3f}x (target <= 1.05x: {verdict})")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def _fail(key: str, value: Any, expected: str) -> None:
 def _resolve_file(value: str, folder: Path) -> Path | None:
     """The file `value` names, looked up next to the config first, then in the current folder."""
     path = Path(value).expanduser()
-    for candidate in ([path] if path.is_absolute() else [folder / path, Path.cwd() / path]):
+    for candidate in [path] if path.is_absolute() else [folder / path, Path.cwd() / path]:
         if candidate.is_file():
             return candidate.resolve()
     return None

@@ -32,13 +32,25 @@ DEFAULTS: dict[str, Any] = {
     },
     "constraints": {"max_gflops": None, "max_params": None},
     "proxy": {
-        "epochs": 3, "imgsz": 160, "batch": 16, "fraction": 1.0, "seed": 0, "device": "auto", "workers": 0,
-        "cache": False, "train_args": {},
+        "epochs": 3,
+        "imgsz": 160,
+        "batch": 16,
+        "fraction": 1.0,
+        "seed": 0,
+        "device": "auto",
+        "workers": 0,
+        "cache": False,
+        "train_args": {},
     },
     "search": {
-        "trials": 8, "sampler": "nsga2", "seed": 0, "early_stop": "off", "early_stop_rungs": [0.111, 0.333],
+        "trials": 8,
+        "sampler": "nsga2",
+        "seed": 0,
+        "early_stop": "off",
+        "early_stop_rungs": [0.111, 0.333],
         "early_stop_worst": 0.5,
-        "presets": list(PRESETS), "akconv_authors_n": 5,
+        "presets": list(PRESETS),
+        "akconv_authors_n": 5,
     },
 }
 
@@ -160,9 +172,29 @@ def off_or(*choices: str) -> Validator:
 
 # Train arguments shapenas sets itself (from the proxy keys above, or per trial); train_args may not change them.
 MANAGED_TRAIN_ARGS = frozenset(
-    {"data", "epochs", "imgsz", "batch", "fraction", "seed", "device", "workers", "cache", "model", "project", "name",
-     "exist_ok", "resume", "plots", "verbose", "amp", "deterministic", "mode", "task"}
-)  # fmt: skip
+    {
+        "data",
+        "epochs",
+        "imgsz",
+        "batch",
+        "fraction",
+        "seed",
+        "device",
+        "workers",
+        "cache",
+        "model",
+        "project",
+        "name",
+        "exist_ok",
+        "resume",
+        "plots",
+        "verbose",
+        "amp",
+        "deterministic",
+        "mode",
+        "task",
+    }
+)
 
 
 def train_args(key: str, value: Any) -> dict:

@@ -86,7 +86,11 @@ def _channels_into(layers: nn.Sequential, wanted: set[int], input_channels: int)
         with torch.no_grad():
             for layer in layers:
                 if layer.f != -1:
-                    x = outputs[layer.f] if isinstance(layer.f, int) else [x if j == -1 else outputs[j] for j in layer.f]
+                    x = (
+                        outputs[layer.f]
+                        if isinstance(layer.f, int)
+                        else [x if j == -1 else outputs[j] for j in layer.f]
+                    )
                 if layer.i in wanted:
                     seen[layer.i] = x.shape[1]
                     if len(seen) == len(wanted):
@@ -94,7 +98,7 @@ def _channels_into(layers: nn.Sequential, wanted: set[int], input_channels: int)
                 x = layer(x)
                 outputs.append(x)
     finally:
-        for module, mode in zip(layers.modules(), modes):
+        for module, mode in zip(layers.modules(), modes, strict=True):
             module.training = mode
     return seen
 

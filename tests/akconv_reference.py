@@ -37,12 +37,7 @@ def bilinear(x: torch.Tensor, pr: torch.Tensor, pc: torch.Tensor) -> torch.Tenso
     w01 = ((1 - tr) * tc).unsqueeze(1)
     w10 = (tr * (1 - tc)).unsqueeze(1)
     w11 = (tr * tc).unsqueeze(1)
-    return (
-        w00 * _gather(x, r0, c0)
-        + w01 * _gather(x, r0, c1)
-        + w10 * _gather(x, r1, c0)
-        + w11 * _gather(x, r1, c1)
-    )
+    return w00 * _gather(x, r0, c0) + w01 * _gather(x, r0, c1) + w10 * _gather(x, r1, c0) + w11 * _gather(x, r1, c1)
 
 
 def reference_sample(module, x: torch.Tensor) -> torch.Tensor:

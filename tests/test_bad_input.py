@@ -41,13 +41,19 @@ def _config(folder: Path, name: str, data, **search) -> Path:
 
 
 def _trained_looking_trial(space: SearchSpace, imgsz: int) -> optuna.trial.FrozenTrial:
-    (_, baseline), = space.enqueued_presets()
+    ((_, baseline),) = space.enqueued_presets()
     model_yaml = space.render(baseline)
     cost = yaml_cost(model_yaml, imgsz)
     attrs = {
-        "key": baseline.key(), "summary": "baseline", "yaml": yaml.safe_dump(model_yaml, sort_keys=False),
-        "params": cost.params, "gflops": round(cost.gflops, 6), "map50_95": 0.1, "map50": 0.2, "weights": None,
-    }  # fmt: skip
+        "key": baseline.key(),
+        "summary": "baseline",
+        "yaml": yaml.safe_dump(model_yaml, sort_keys=False),
+        "params": cost.params,
+        "gflops": round(cost.gflops, 6),
+        "map50_95": 0.1,
+        "map50": 0.2,
+        "weights": None,
+    }
     return optuna.trial.create_trial(values=[0.1, attrs["gflops"]], user_attrs=attrs)
 
 
@@ -113,7 +119,11 @@ WORKER = "worker --storage {journal}"
 BAD_INPUT = [
     # storages and studies
     ("bad-scheme", "pareto --storage redis://localhost/0", ["--storage 'redis://localhost/0'", "expected sqlite"]),
-    ("postgres-closed-port", "resume --storage postgresql+psycopg://u@127.0.0.1:{port}/db", [":{port}/db'", "cannot open"]),
+    (
+        "postgres-closed-port",
+        "resume --storage postgresql+psycopg://u@127.0.0.1:{port}/db",
+        [":{port}/db'", "cannot open"],
+    ),
     ("sqlite-missing-folder", "pareto --storage sqlite:///{dir}/no/s.db", ["/no'", "does not exist"]),
     ("sqlite-not-a-database", "pareto --storage sqlite:///{dir}/garbage.db", ["garbage.db'", "cannot open"]),
     ("journal-missing", "pareto --storage journal:///{dir}/none.log", ["none.log'", "no journal file"]),
@@ -129,11 +139,19 @@ BAD_INPUT = [
     ("pareto-nothing-trained", "pareto --storage {db} --study empty", ["'empty' has no trained trials"]),
     ("export-trial-not-found", EXPORT + " --study done --trial 99 -o {out}", ["--trial 99: no trained trial"]),
     ("export-gflops-too-low", EXPORT + " --study done --max-gflops 1e-6 -o {out}", ["--max-gflops 1e-06: no front"]),
-    ("export-no-weights", EXPORT + " --study done --trial 0 -o {out} --weights {dir}/w.pt", ["--weights: trial 0 kept no"]),
+    (
+        "export-no-weights",
+        EXPORT + " --study done --trial 0 -o {out} --weights {dir}/w.pt",
+        ["--weights: trial 0 kept no"],
+    ),
     ("export-out-missing-folder", EXPORT + " --study done --knee -o {dir}/no/x.yaml", ["-o '", "/no' does not exist"]),
     ("export-out-is-folder", EXPORT + " --study done --knee -o {dir}", ["-o '", "is a folder"]),
     ("export-out-under-a-file", EXPORT + " --study done --knee -o {dir}/a_file/x.yaml", ["a_file' does not exist"]),
-    ("pareto-csv-unwritable", "pareto --storage {db} --study done --csv {locked}/front.csv", ["--csv '", "not writable"]),
+    (
+        "pareto-csv-unwritable",
+        "pareto --storage {db} --study done --csv {locked}/front.csv",
+        ["--csv '", "not writable"],
+    ),
     ("worker-trials-zero", WORKER + " --study empty --trials 0", ["--trials: expected an integer >= 1, got 0"]),
     ("worker-pool-of-zero", WORKER + " --study empty --workers-per-device 0", ["--workers-per-device:", "got 0"]),
     ("worker-gpu-not-there", WORKER + " --study empty --devices 99", ["--devices 99: GPU 99 is not visible"]),
@@ -141,14 +159,30 @@ BAD_INPUT = [
     # configs and datasets
     ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
     ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),
-    ("config-differs-from-study", "search {dir}/other.yaml --storage {db} --study done", ["'done' exists with another"]),
+    (
+        "config-differs-from-study",
+        "search {dir}/other.yaml --storage {db} --study done",
+        ["'done' exists with another"],
+    ),
     ("data-yaml-missing", "search {dir}/missing_data.yaml --storage {db}", ["data: no such dataset YAML", "nowhere"]),
     ("data-moved-since-the-study", "resume --storage {db} --study moved", ["data: no such dataset YAML", "gone"]),
-    ("data-val-images-missing", "search {dir}/no_val.yaml --storage {db}", ["data:", "images not found", "images/gone"]),
+    (
+        "data-val-images-missing",
+        "search {dir}/no_val.yaml --storage {db}",
+        ["data:", "images not found", "images/gone"],
+    ),
     ("data-train-images-missing", "search {dir}/no_train.yaml --storage {db}", ["data: train images", "images/gone"]),
-    ("data-corrupt-image", "search {dir}/corrupt.yaml --storage {db}", ["val_000003.png' is not an image PIL can read"]),
+    (
+        "data-corrupt-image",
+        "search {dir}/corrupt.yaml --storage {db}",
+        ["val_000003.png' is not an image PIL can read"],
+    ),
     ("data-image-too-small", "search {dir}/tiny_image.yaml --storage {db}", ["train_000002.png' is only 5x5 px"]),
-    ("data-listed-image-missing", "search {dir}/listed.yaml --storage {db}", ["data: image", "missing.png' is missing"]),
+    (
+        "data-listed-image-missing",
+        "search {dir}/listed.yaml --storage {db}",
+        ["data: image", "missing.png' is missing"],
+    ),
 ]
 SUBPROCESS_CASES = {"postgres-closed-port", "worker-study-not-found", "export-empty-front", "data-corrupt-image"}
 
@@ -195,7 +229,9 @@ def test_bad_input_fails_in_one_line_and_changes_nothing(world, case_id, command
     monkeypatch.chdir(world["dir"])
     before = (_storage_state(world), _files(world["dir"]))
     if case_id in SUBPROCESS_CASES:  # the real entry point, output exactly as a user sees it
-        done = subprocess.run([sys.executable, "-m", "shapenas.cli", *argv], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "shapenas.cli", *argv], capture_output=True, text=True, timeout=300
+        )
         code, stderr = done.returncode, done.stderr
         assert done.stdout == ""
     else:

@@ -80,4 +80,3 @@ def test_bad_arguments_raise(kw, bad):
     with pytest.raises(ValueError, match=bad) as err:
         DynamicConv(**(dict(c1=8, c2=8) | kw))
     assert str(list(kw.values())[0]) in str(err.value)
-

@@ -36,8 +36,14 @@ def onnx_export_dynamic(m, x, path) -> None:
     kwargs = {"dynamo": False} if has_dynamo else {}
     axes = {"x": {0: "b", 2: "h", 3: "w"}, "y": {0: "b", 2: "sh", 3: "sw"}}
     torch.onnx.export(
-        m, (x,), str(path), opset_version=17, input_names=["x"], output_names=["y"],
-        dynamic_axes=axes, **kwargs,
+        m,
+        (x,),
+        str(path),
+        opset_version=17,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes=axes,
+        **kwargs,
     )
 
 
@@ -147,9 +153,7 @@ def _trained_like(cfg) -> DySample:
     return m
 
 
-@pytest.mark.parametrize(
-    "cfg", [(8, 2, "lp", 2, False), (8, 2, "pl", 2, True), (9, 3, "pl", 1, False)]
-)
+@pytest.mark.parametrize("cfg", [(8, 2, "lp", 2, False), (8, 2, "pl", 2, True), (9, 3, "pl", 1, False)])
 def test_onnx_dynamic_hw_correct_at_other_size(tmp_path, cfg):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")

@@ -7,7 +7,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks, rung_attr
+from shapenas.search.early_stopping import (
+    ParetoRankStopper,
+    dominates,
+    in_worst_fraction,
+    nondominated_ranks,
+    rung_attr,
+)
 
 
 def brute_force_rank(points, i):
@@ -32,8 +38,9 @@ def test_worst_fraction():
 def _study_with_rung(points):
     study = optuna.create_study(directions=["maximize", "minimize"])
     for map50_95, gflops in points:
-        study.add_trial(optuna.trial.create_trial(
-            values=[map50_95, gflops], user_attrs={"gflops": gflops, rung_attr(1): map50_95}))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(values=[map50_95, gflops], user_attrs={"gflops": gflops, rung_attr(1): map50_95})
+        )
     return study
 
 
@@ -65,9 +72,23 @@ def test_search_stops_dominated_trials_at_the_rung(tmp_path, tiny_data):
 
     config = write_config(tmp_path, tiny_data, trials=6)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    shapenas_cli("search", config, "--storage", storage, "--study", "e", "--set", "proxy.epochs=2",
-                 "--set", "search.early_stop=pareto_rank", "--set", "search.early_stop_rungs=[0.5]",
-                 "--set", "search.early_stop_worst=0.99", cwd=tmp_path)  # fmt: skip
+    shapenas_cli(
+        "search",
+        config,
+        "--storage",
+        storage,
+        "--study",
+        "e",
+        "--set",
+        "proxy.epochs=2",
+        "--set",
+        "search.early_stop=pareto_rank",
+        "--set",
+        "search.early_stop_rungs=[0.5]",
+        "--set",
+        "search.early_stop_worst=0.99",
+        cwd=tmp_path,
+    )
     trials = load(storage, "e").trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 6

@@ -206,7 +206,7 @@ def test_gradcheck_float64(case):
     params = [p.detach().clone().requires_grad_() for p in m.parameters()]
 
     def f(x, *ps):
-        return torch.func.functional_call(m, dict(zip(names, ps)), (x,))
+        return torch.func.functional_call(m, dict(zip(names, ps, strict=True)), (x,))
 
     assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5, fast_mode=True)
 

@@ -54,8 +54,12 @@ def test_param_count_formula():
     m = ODConv(c1, c2, k, 1, kn, g=g)
     expected = (
         kn * c2 * (c1 // g) * k * k  # kernels
-        + c1 * a + 2 * a  # squeeze conv (no bias) + GroupNorm
-        + (a * c1 + c1) + (a * c2 + c2) + (a * k * k + k * k) + (a * kn + kn)  # four heads
+        + c1 * a
+        + 2 * a  # squeeze conv (no bias) + GroupNorm
+        + (a * c1 + c1)
+        + (a * c2 + c2)
+        + (a * k * k + k * k)
+        + (a * kn + kn)  # four heads
         + 2 * c2  # BN
     )
     assert sum(p.numel() for p in m.parameters()) == expected
@@ -74,8 +78,13 @@ def test_extra_macs_formula():
 @pytest.mark.parametrize(
     "kw, bad",
     [
-        (dict(k=2), "k"), (dict(k=0), "k"), (dict(s=0), "s"), (dict(kernel_num=0), "kernel_num"),
-        (dict(reduction=0.0), "reduction"), (dict(reduction=1.5), "reduction"), (dict(g=3), "g=3"),
+        (dict(k=2), "k"),
+        (dict(k=0), "k"),
+        (dict(s=0), "s"),
+        (dict(kernel_num=0), "kernel_num"),
+        (dict(reduction=0.0), "reduction"),
+        (dict(reduction=1.5), "reduction"),
+        (dict(g=3), "g=3"),
     ],
 )
 def test_bad_arguments_raise(kw, bad):
@@ -109,8 +118,12 @@ def test_temperature_at():
 def _fake_trainer(start_epoch=0, epochs=10, nb=5):
     model = nn.Sequential(ODConv(8, 8), nn.Sequential(ODConv(8, 8, 1)))
     return SimpleNamespace(
-        model=model, ema=SimpleNamespace(ema=copy.deepcopy(model)), epochs=epochs,
-        train_loader=list(range(nb)), start_epoch=start_epoch, epoch=start_epoch,
+        model=model,
+        ema=SimpleNamespace(ema=copy.deepcopy(model)),
+        epochs=epochs,
+        train_loader=list(range(nb)),
+        start_epoch=start_epoch,
+        epoch=start_epoch,
     )
 
 
@@ -156,4 +169,3 @@ def test_add_temperature_schedule_registers_callbacks():
     events = {e for e, _ in calls}
     assert {"on_train_start", "on_train_batch_start", "on_train_end"} <= events
     assert all(fn.__self__ is sched for _, fn in calls) and sched.share == 0.2
-

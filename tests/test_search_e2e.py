@@ -21,8 +21,13 @@ pytestmark = pytest.mark.slow
 
 
 def shapenas_cli(*args, cwd, check=True, timeout=600):
-    done = subprocess.run([sys.executable, "-m", "shapenas.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "shapenas.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check:
         assert done.returncode == 0, done.stderr[-4000:]
     return done
@@ -72,8 +77,22 @@ def test_search_stores_every_result_on_the_trials(searched):
 
 def test_pareto_prints_and_writes_files(searched):
     folder, _, storage, _ = searched
-    done = shapenas_cli("pareto", "--storage", storage, "--study", "a", "--csv", "f.csv", "--json", "f.json",
-                        "--plot", "f.png", "--hypervolume-plot", "hv.png", cwd=folder)  # fmt: skip
+    done = shapenas_cli(
+        "pareto",
+        "--storage",
+        storage,
+        "--study",
+        "a",
+        "--csv",
+        "f.csv",
+        "--json",
+        "f.json",
+        "--plot",
+        "f.png",
+        "--hypervolume-plot",
+        "hv.png",
+        cwd=folder,
+    )
     assert "mAP50-95" in done.stdout and "GFLOPs" in done.stdout
     rows = json.loads((folder / "f.json").read_text())
     assert rows and {"trial", "map50_95", "map50", "gflops", "params", "summary"} <= set(rows[0])
@@ -84,14 +103,22 @@ def test_pareto_prints_and_writes_files(searched):
 
 def test_export_builds_in_a_new_process_with_the_recorded_cost(searched):
     folder, _, storage, _ = searched
-    shapenas_cli("export", "--storage", storage, "--study", "a", "--knee", "-o", "best.yaml", "--weights", "best.pt",
-                 cwd=folder)  # fmt: skip
+    shapenas_cli(
+        "export", "--storage", storage, "--study", "a", "--knee", "-o", "best.yaml", "--weights", "best.pt", cwd=folder
+    )
     exported = yaml.safe_load((folder / "best.yaml").read_text())
-    trial = next(t for t in load(storage).trials if t.user_attrs.get("yaml") and yaml.safe_load(t.user_attrs["yaml"]) == exported)
+    trial = next(
+        t for t in load(storage).trials if t.user_attrs.get("yaml") and yaml.safe_load(t.user_attrs["yaml"]) == exported
+    )
     cost = yaml_cost(exported, 64)
     assert (cost.params, round(cost.gflops, 6)) == (trial.user_attrs["params"], trial.user_attrs["gflops"])
-    script = "import shapenas, ultralytics, sys; m = ultralytics.YOLO(sys.argv[1]); print(sum(p.numel() for p in m.model.parameters()))"
-    built = subprocess.run([sys.executable, "-c", script, "best.yaml"], cwd=folder, capture_output=True, text=True, timeout=300)
+    script = (
+        "import shapenas, ultralytics, sys; m = ultralytics.YOLO(sys.argv[1]); "
+        "print(sum(p.numel() for p in m.model.parameters()))"
+    )
+    built = subprocess.run(
+        [sys.executable, "-c", script, "best.yaml"], cwd=folder, capture_output=True, text=True, timeout=300
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     assert int(built.stdout.split()[-1]) == trial.user_attrs["params"]
     assert (folder / "best.pt").stat().st_size > 0
@@ -116,9 +143,22 @@ def _wait_for(predicate, timeout):
 def test_resume_after_sigkill_in_the_middle_of_a_trial(tmp_path, tiny_data):
     config = write_config(tmp_path, tiny_data, trials=3, epochs=3)  # long enough to be killed inside a trial
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    args = [sys.executable, "-m", "shapenas.cli", "search", str(config), "--storage", storage, "--study", "k", "--heartbeat", "1"]
-    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "shapenas.cli",
+        "search",
+        str(config),
+        "--storage",
+        storage,
+        "--study",
+        "k",
+        "--heartbeat",
+        "1",
+    ]
+    process = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
     def second_trial_training():
         """A trial has finished and the next one is inside Ultralytics' training (its run folder exists)."""
@@ -127,8 +167,11 @@ def test_resume_after_sigkill_in_the_middle_of_a_trial(tmp_path, tiny_data):
         except KeyError:
             return False
         running = [t for t in trials if t.state == TrialState.RUNNING]
-        return (any(t.state == TrialState.COMPLETE for t in trials) and len(running) == 1
-                and (tmp_path / "runs" / "shapenas" / "k" / f"trial_{running[0].number:04d}" / "train").exists())
+        return (
+            any(t.state == TrialState.COMPLETE for t in trials)
+            and len(running) == 1
+            and (tmp_path / "runs" / "shapenas" / "k" / f"trial_{running[0].number:04d}" / "train").exists()
+        )
 
     try:
         assert _wait_for(second_trial_training, 300), "the search never reached its second trial's training"

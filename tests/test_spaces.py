@@ -106,7 +106,7 @@ def test_free_form_cells_always_give_valid_shapes():
 
 
 def test_free_form_samples_are_valid(free_space):
-    for params, candidate in _random_candidates(free_space, 100, seed=3):
+    for _, candidate in _random_candidates(free_space, 100, seed=3):
         choice = candidate.choice_at(3)
         if choice is None:
             continue
@@ -138,9 +138,14 @@ def test_shape_count_matches_enumeration():
 def test_size_is_the_product_of_slot_counts():
     config = {
         "base": "yolov8n.yaml",
-        "space": {"slots": [1, 10], "akconv": {"num_param": [3, 4], "shapes": ["regular", "line_h"]},
-                  "odconv": {"kernel_num": [1, 4]}, "spconv": {"enabled": False}, "dynamic_conv": {"num_experts": [4]},
-                  "dysample": {"style": ["lp"], "groups": [1, 4]}},
+        "space": {
+            "slots": [1, 10],
+            "akconv": {"num_param": [3, 4], "shapes": ["regular", "line_h"]},
+            "odconv": {"kernel_num": [1, 4]},
+            "spconv": {"enabled": False},
+            "dynamic_conv": {"num_experts": [4]},
+            "dysample": {"style": ["lp"], "groups": [1, 4]},
+        },
         "search": {"presets": ["baseline"]},
     }
     space = SearchSpace(config_from_dict(config))

@@ -103,4 +103,3 @@ def test_extra_macs_formula(s):
     pool = b * c1 * hi * wi if s == 2 else 0
     expected = pool + (1 + 2 + 2) * b * c2 * h * w + 2 * b * c2
     assert m.extra_macs(x, y) == expected
-

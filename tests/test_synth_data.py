@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from shapenas.cli import main
-from shapenas.data import CLASS_NAMES, write_synthetic_dataset
-from shapenas.data import synth
+from shapenas.data import CLASS_NAMES, synth, write_synthetic_dataset
 from shapenas.errors import UserError
 
 SMALL = dict(n_train=6, n_val=3, imgsz=64, seed=3)

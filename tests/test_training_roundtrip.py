@@ -46,13 +46,31 @@ def test_train_reload_validate_predict_export(tmp_path, tiny_data):
 
     model = YOLO(str(cfg))
     add_temperature_schedule(model, share=0.5)
-    model.train(data=str(tiny_data), epochs=1, imgsz=64, batch=8, workers=0, device="cpu", amp=False, plots=False,
-                project=str(tmp_path), name="train", exist_ok=True, verbose=False, seed=0)
+    model.train(
+        data=str(tiny_data),
+        epochs=1,
+        imgsz=64,
+        batch=8,
+        workers=0,
+        device="cpu",
+        amp=False,
+        plots=False,
+        project=str(tmp_path),
+        name="train",
+        exist_ok=True,
+        verbose=False,
+        seed=0,
+    )
     weights = tmp_path / "train" / "weights" / "last.pt"
     assert weights.exists()
 
-    done = subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(weights), str(tiny_data)],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, str(weights), str(tiny_data)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"AKConv", "ODConv", "SPConv", "DynamicConv", "DySample"} <= set(result["names"])

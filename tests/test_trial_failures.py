@@ -38,8 +38,9 @@ class FailsFirst(Evaluator):
 
 
 def test_failed_trial_keeps_its_reason_and_the_study_goes_on(tmp_path):
-    config = config_from_dict({"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64},
-                               "search": {"presets": ["baseline"]}})  # fmt: skip
+    config = config_from_dict(
+        {"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}, "search": {"presets": ["baseline"]}}
+    )
     space = SearchSpace(config)
     objective = Objective(space, CostEvaluator(64), FailsFirst(), config.constraints, tmp_path)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))

@@ -31,12 +31,14 @@ def _stock_twin(model_dict: dict):
     return tasks.DetectionModel(stock_dict, verbose=False)
 
 
-@pytest.mark.parametrize("base", ["yolov5n.yaml", "yolov5s.yaml", "yolov8n.yaml", "yolov8s.yaml", "yolo11n.yaml", "yolo11s.yaml"])
+@pytest.mark.parametrize(
+    "base", ["yolov5n.yaml", "yolov5s.yaml", "yolov8n.yaml", "yolov8s.yaml", "yolo11n.yaml", "yolo11s.yaml"]
+)
 def test_custom_rows_build_with_conv_channels_at_two_scales(base):
     model_dict = all_modules_yaml(base)
     model, stock = build_model(model_dict), _stock_twin(model_dict)
     names = set()
-    for ours, theirs in zip(model.model, stock.model):
+    for ours, theirs in zip(model.model, stock.model, strict=True):
         assert (ours.i, ours.f) == (theirs.i, theirs.f)
         if type(ours).__name__ in CUSTOM_MODULES:
             names.add(type(ours).__name__)

@@ -47,7 +47,7 @@ def _assert_no_overlapping_training(trials):
             by_key[trial.user_attrs["key"]].append(trial)
     for key, trained in by_key.items():
         spans = sorted((t.datetime_start, t.datetime_complete) for t in trained)
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert end <= start, f"candidate {key} trained twice at the same time"
 
 

@@ -15,8 +15,19 @@ from shapenas.search.storage import open_storage
 
 CLI = [sys.executable, "-m", "shapenas.cli"]
 # What every trained (or reused) trial must carry, whichever worker ran it.
-RESULT_ATTRS = ("key", "summary", "candidate", "yaml", "params", "gflops", "map50_95", "map50", "epoch_map50_95",
-                "train_seconds", "device")  # fmt: skip
+RESULT_ATTRS = (
+    "key",
+    "summary",
+    "candidate",
+    "yaml",
+    "params",
+    "gflops",
+    "map50_95",
+    "map50",
+    "epoch_map50_95",
+    "train_seconds",
+    "device",
+)
 
 
 def write_tiny_config(folder, data, trials: int, epochs: int = 1):

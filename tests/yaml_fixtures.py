@@ -23,7 +23,7 @@ def all_modules_yaml(base: str = "yolov8n.yaml", nc: int = 3) -> dict:
     model_dict = yaml_model_load(base)
     model_dict["nc"] = nc
     conv_rows = [row for row in _rows(model_dict)[1:] if row[2] == "Conv" and row[3][1:3] == [3, 2]]
-    for row, (name, args) in zip(conv_rows, CONV_ROWS * 4):
+    for row, (name, args) in zip(conv_rows, CONV_ROWS * 4, strict=False):
         row[2], row[3] = name, args(row[3][0])
     for row in _rows(model_dict):
         if row[2] == "nn.Upsample":

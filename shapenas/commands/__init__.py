@@ -10,5 +10,11 @@ from shapenas.commands.space import SpaceCommand
 from shapenas.commands.worker import WorkerCommand
 
 COMMANDS: list[type[Command]] = [
-    SearchCommand, ResumeCommand, WorkerCommand, ParetoCommand, ExportCommand, SpaceCommand, DataCommand,
+    SearchCommand,
+    ResumeCommand,
+    WorkerCommand,
+    ParetoCommand,
+    ExportCommand,
+    SpaceCommand,
+    DataCommand,
 ]

@@ -11,14 +11,23 @@ from shapenas.search.study import load_existing
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///runs/shapenas/shapenas.db)")
-    parser.add_argument("--study", metavar="NAME", help="study name (default: the config file's name, or the only study)")
+    parser.add_argument(
+        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///runs/shapenas/shapenas.db)"
+    )
+    parser.add_argument(
+        "--study", metavar="NAME", help="study name (default: the config file's name, or the only study)"
+    )
 
 
 def add_heartbeat_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--heartbeat", metavar="S", type=int, default=30,
-                        help="seconds between a running trial's heartbeats; after 2x without one the trial is failed "
-                             "and retried (RDB storages)")  # fmt: skip
+    parser.add_argument(
+        "--heartbeat",
+        metavar="S",
+        type=int,
+        default=30,
+        help="seconds between a running trial's heartbeats; after 2x without one the trial is failed "
+        "and retried (RDB storages)",
+    )
 
 
 def run_dir(study_name: str) -> Path:

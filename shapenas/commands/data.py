@@ -24,16 +24,18 @@ class DataCommand(Command):
         synth.add_argument("--val", type=int, default=64, metavar="N", help="validation images (default 64)")
         synth.add_argument("--imgsz", type=int, default=160, metavar="PX", help="image side in pixels (default 160)")
         synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
-        synth.add_argument(
-            "--overwrite", action="store_true", help="replace a dataset written with other parameters"
-        )
+        synth.add_argument("--overwrite", action="store_true", help="replace a dataset written with other parameters")
 
     def run(self, args: argparse.Namespace) -> int:
         # Imported here so that `shapenas --help` does not pay for numpy and cv2.
         from shapenas.data.synth import CLASS_NAMES, write_synthetic_dataset
 
         yaml_path = write_synthetic_dataset(
-            args.out_dir, n_train=args.train, n_val=args.val, imgsz=args.imgsz, seed=args.seed,
+            args.out_dir,
+            n_train=args.train,
+            n_val=args.val,
+            imgsz=args.imgsz,
+            seed=args.seed,
             overwrite=args.overwrite,
         )
         print(f"{yaml_path}: {args.train} train + {args.val} val images, {args.imgsz}px, {len(CLASS_NAMES)} classes")

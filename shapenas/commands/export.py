@@ -28,7 +28,9 @@ def _pick(study, args: argparse.Namespace):
         return study.trials[pareto.knee(rows).trial]
     fitting = [r for r in rows if r.gflops <= args.max_gflops]
     if not fitting:
-        raise UserError(f"--max-gflops {args.max_gflops:g}: no front trial fits (the smallest has {rows[0].gflops:.3f})")
+        raise UserError(
+            f"--max-gflops {args.max_gflops:g}: no front trial fits (the smallest has {rows[0].gflops:.3f})"
+        )
     return study.trials[max(fitting, key=lambda r: r.map50_95).trial]
 
 

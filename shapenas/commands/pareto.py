@@ -23,7 +23,12 @@ class ParetoCommand(Command):
         parser.add_argument("--hypervolume-plot", metavar="PATH", help="PNG: hypervolume of the front over trials")
 
     def run(self, args: argparse.Namespace) -> int:
-        outputs = {"--csv": args.csv, "--json": args.json, "--plot": args.plot, "--hypervolume-plot": args.hypervolume_plot}
+        outputs = {
+            "--csv": args.csv,
+            "--json": args.json,
+            "--plot": args.plot,
+            "--hypervolume-plot": args.hypervolume_plot,
+        }
         for option, path in outputs.items():
             if path:
                 check_writable(path, option)  # before any work: a bad path costs nothing and writes nothing
@@ -31,7 +36,9 @@ class ParetoCommand(Command):
         rows = pareto.front(study)
         if not rows:
             raise UserError(f"study {study.study_name!r} has no trained trials yet")
-        print(f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(pareto.trained(study))} trained trials)")
+        print(
+            f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(pareto.trained(study))} trained trials)"
+        )
         print(pareto.table(rows))
         self._write(study, rows, args)
         return 0

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import (add_heartbeat_argument, add_study_arguments, checked_data, open_existing_study,
-                                      run_dir)  # fmt: skip
+from shapenas.commands.common import (
+    add_heartbeat_argument,
+    add_study_arguments,
+    checked_data,
+    open_existing_study,
+    run_dir,
+)
 from shapenas.commands.search import print_front
 from shapenas.search.coordination import fail_left_running
 from shapenas.search.runner import run_trials
@@ -17,7 +22,9 @@ class ResumeCommand(Command):
     help = "continue a stopped or killed study: finished trials are kept, a dead running one is retried"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (default: the stored budget)")
+        parser.add_argument(
+            "--trials", type=int, metavar="N", help="finished trials to reach (default: the stored budget)"
+        )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
 

@@ -29,8 +29,11 @@ class SearchCommand(Command):
         parser.add_argument("config", help="search config YAML, e.g. configs/quickstart.yaml")
         parser.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (search.trials)")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-        parser.add_argument("--create-only", action="store_true",
-                            help="create the study (presets queued) and stop: `shapenas worker`s then run its trials")
+        parser.add_argument(
+            "--create-only",
+            action="store_true",
+            help="create the study (presets queued) and stop: `shapenas worker`s then run its trials",
+        )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
 

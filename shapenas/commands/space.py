@@ -69,7 +69,11 @@ class SpaceCommand(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("config", metavar="CONFIG", help="search config YAML (see configs/)")
         parser.add_argument(
-            "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            dest="overrides",
             help="override a config key, e.g. --set space.slots=downsample (repeatable; values read as YAML)",
         )
         parser.add_argument("--sample", type=int, default=0, metavar="K", help="render K random candidates")

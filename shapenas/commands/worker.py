@@ -11,8 +11,13 @@ import argparse
 import sys
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import (add_heartbeat_argument, add_study_arguments, checked_data, open_existing_study,
-                                      run_dir)  # fmt: skip
+from shapenas.commands.common import (
+    add_heartbeat_argument,
+    add_study_arguments,
+    checked_data,
+    open_existing_study,
+    run_dir,
+)
 from shapenas.commands.search import print_front
 from shapenas.errors import UserError
 from shapenas.search.storage import default_storage_url
@@ -26,9 +31,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
     # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
     if args.storage is None or args.storage.startswith("sqlite"):
         url = args.storage or default_storage_url()
-        raise UserError(f"--storage {url!r}: workers need a storage several processes can share: "
-                        f"postgresql+psycopg://USER@HOST/DB (pip install 'shapenas[postgres]') or "
-                        f"journal:///FILE on a shared filesystem")  # fmt: skip
+        raise UserError(
+            f"--storage {url!r}: workers need a storage several processes can share: "
+            f"postgresql+psycopg://USER@HOST/DB (pip install 'shapenas[postgres]') or "
+            f"journal:///FILE on a shared filesystem"
+        )
 
 
 def _child_command(args: argparse.Namespace, study_name: str) -> list[str]:
@@ -48,13 +55,24 @@ class WorkerCommand(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_study_arguments(parser)
-        parser.add_argument("--trials", type=int, metavar="N",
-                            help="finished trials to reach, counted over all workers (default: the study's budget)")
-        parser.add_argument("--workers-per-device", type=int, metavar="K",
-                            help="start K worker processes per device, each pinned to its GPU (no GPU: K on the CPU)")
-        parser.add_argument("--devices", metavar="0,1",
-                            help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU")
-        add_heartbeat_argument(parser)  # fmt: skip
+        parser.add_argument(
+            "--trials",
+            type=int,
+            metavar="N",
+            help="finished trials to reach, counted over all workers (default: the study's budget)",
+        )
+        parser.add_argument(
+            "--workers-per-device",
+            type=int,
+            metavar="K",
+            help="start K worker processes per device, each pinned to its GPU (no GPU: K on the CPU)",
+        )
+        parser.add_argument(
+            "--devices",
+            metavar="0,1",
+            help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU",
+        )
+        add_heartbeat_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search.pool import run_pool, worker_pins
@@ -79,8 +97,11 @@ class WorkerCommand(Command):
         total = args.trials if args.trials is not None else config.search["trials"]
         finished = run_trials(study, config, run_dir(study.study_name), total)
         if finished < total:
-            print(f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "
-                  f"(see their fail_reason)", file=sys.stderr)  # fmt: skip
+            print(
+                f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "
+                f"(see their fail_reason)",
+                file=sys.stderr,
+            )
             return 1
         print_front(study)
         return 0

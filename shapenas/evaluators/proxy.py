@@ -67,10 +67,24 @@ class ProxyTrainer(Evaluator):
     def train_args(self, folder: Path, device: str) -> dict[str, Any]:
         p = self.proxy
         return dict(
-            **p.get("train_args", {}), data=self.data, epochs=p["epochs"], imgsz=p["imgsz"], batch=p["batch"], fraction=p["fraction"],
-            seed=p["seed"], deterministic=True, workers=p["workers"], cache=p["cache"], device=device,
-            amp=device != "cpu", project=str(folder.resolve()), name="train", exist_ok=True, plots=False, verbose=False,
-        )  # fmt: skip
+            **p.get("train_args", {}),
+            data=self.data,
+            epochs=p["epochs"],
+            imgsz=p["imgsz"],
+            batch=p["batch"],
+            fraction=p["fraction"],
+            seed=p["seed"],
+            deterministic=True,
+            workers=p["workers"],
+            cache=p["cache"],
+            device=device,
+            amp=device != "cpu",
+            project=str(folder.resolve()),
+            name="train",
+            exist_ok=True,
+            plots=False,
+            verbose=False,
+        )
 
     def _write_model_yaml(self, job: Job) -> Path:
         # Named after the base (e.g. yolov8n.yaml) so Ultralytics reads the same scale letter from the file name.

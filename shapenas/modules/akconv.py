@@ -52,9 +52,7 @@ def _grid(offset: torch.Tensor, p_n: torch.Tensor, stride: int, size: tuple[int,
     return grid.permute(0, 2, 1, 3, 4).reshape(B, h * N, w, 2)
 
 
-def akconv_sample(
-    x: torch.Tensor, offset: torch.Tensor, p_n: torch.Tensor, stride: int = 1
-) -> torch.Tensor:
+def akconv_sample(x: torch.Tensor, offset: torch.Tensor, p_n: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """Bilinear samples of x at anchor + p_n + offset, stacked along the height.
 
     x: (B, C, H, W); offset: (B, 2N, h, w) (rows then cols); p_n: (2N,) (rows then cols).
@@ -64,9 +62,7 @@ def akconv_sample(
     cdt = _coord_dtype(x.dtype)
     with torch.autocast(device_type=x.device.type, enabled=False):
         grid = _grid(offset.to(cdt), p_n, stride, (x.shape[2], x.shape[3]))
-        out = F.grid_sample(
-            x.to(cdt), grid, mode="bilinear", padding_mode="border", align_corners=True
-        )
+        out = F.grid_sample(x.to(cdt), grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(x.dtype)
 
 

@@ -143,9 +143,7 @@ def _explicit(shape, n: int) -> Shape:
     """Validate an explicit list of n [row, col] pairs."""
     pts = list(shape)
     if len(pts) != n:
-        raise ValueError(
-            f"AKConv shape: expected {n} [row, col] points (num_param), got {len(pts)}: {shape!r}"
-        )
+        raise ValueError(f"AKConv shape: expected {n} [row, col] points (num_param), got {len(pts)}: {shape!r}")
     out: list[Point] = []
     for p in pts:
         if isinstance(p, (str, bytes)) or not hasattr(p, "__len__") or len(p) != 2:
@@ -167,14 +165,10 @@ def resolve_shape(shape, n: int) -> Shape:
         return regular(n)
     if isinstance(shape, str):
         if shape not in FAMILIES:
-            raise ValueError(
-                f"AKConv shape: unknown family {shape!r}; known: {', '.join(FAMILIES)}"
-            )
+            raise ValueError(f"AKConv shape: unknown family {shape!r}; known: {', '.join(FAMILIES)}")
         return FAMILIES[shape](n)
     if not hasattr(shape, "__iter__"):
-        raise ValueError(
-            f"AKConv shape: expected None, a family name or a list of [row, col], got {shape!r}"
-        )
+        raise ValueError(f"AKConv shape: expected None, a family name or a list of [row, col], got {shape!r}")
     return _explicit(shape, n)
 
 
@@ -185,6 +179,4 @@ def ascii_grid(points) -> str:
         return ""
     rows = max(r for r, _ in pts) + 1
     cols = max(c for _, c in pts) + 1
-    return "\n".join(
-        "".join("#" if (r, c) in pts else "." for c in range(cols)) for r in range(rows)
-    )
+    return "\n".join("".join("#" if (r, c) in pts else "." for c in range(cols)) for r in range(rows))

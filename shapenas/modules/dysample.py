@@ -66,9 +66,7 @@ class DySample(nn.Module):
     when the offset conv weights are zero.
     """
 
-    def __init__(
-        self, c: int, scale: int = 2, style: str = "lp", groups: int = 4, dyscope: bool = False
-    ) -> None:
+    def __init__(self, c: int, scale: int = 2, style: str = "lp", groups: int = 4, dyscope: bool = False) -> None:
         super().__init__()
         _check_args(c, scale, style, groups)
         self.c, self.scale, self.style, self.groups, self.dyscope = c, scale, style, groups, dyscope
@@ -151,7 +149,4 @@ class DySample(nn.Module):
         return int(sampling + n_off + (2 * n_off if self.dyscope else 0))
 
     def extra_repr(self) -> str:
-        return (
-            f"c={self.c}, scale={self.scale}, style={self.style!r}, groups={self.groups}, "
-            f"dyscope={self.dyscope}"
-        )
+        return f"c={self.c}, scale={self.scale}, style={self.style!r}, groups={self.groups}, dyscope={self.dyscope}"

@@ -88,8 +88,10 @@ def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = 
     told = False
     while blocking := _blocking_twins(trial, key):
         if not told:
-            print(f"trial {trial.number}: waiting for trial {blocking[0].number} (same or unannounced candidate)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"trial {trial.number}: waiting for trial {blocking[0].number} (same or unannounced candidate)",
+                file=sys.stderr,
+            )
             told = True
         _fail_dead_trials(trial.study)
         time.sleep(poll_seconds)

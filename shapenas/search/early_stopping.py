@@ -49,8 +49,11 @@ class ParetoRankStopper:
 
     def _peers(self, trial: optuna.Trial, epoch: int) -> list[Point]:
         name = rung_attr(epoch)
-        return [(t.user_attrs[name], t.user_attrs["gflops"]) for t in trial.study.get_trials(deepcopy=False)
-                if t.number != trial.number and name in t.user_attrs and "gflops" in t.user_attrs]  # fmt: skip
+        return [
+            (t.user_attrs[name], t.user_attrs["gflops"])
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number != trial.number and name in t.user_attrs and "gflops" in t.user_attrs
+        ]
 
     def __call__(self, trial: optuna.Trial, epoch: int, metrics: dict) -> None:
         if epoch not in self.rung_epochs:
@@ -63,5 +66,7 @@ class ParetoRankStopper:
         points = peers + [mine]
         if in_worst_fraction(nondominated_ranks(points), len(points) - 1, self.worst):
             trial.set_user_attr("stopped_at_epoch", epoch)
-            raise optuna.TrialPruned(f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {mine[1]:.3f} GFLOPs) in the worst "
-                                     f"{self.worst:.0%} by Pareto rank of {len(points)} trials")  # fmt: skip
+            raise optuna.TrialPruned(
+                f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {mine[1]:.3f} GFLOPs) in the worst "
+                f"{self.worst:.0%} by Pareto rank of {len(points)} trials"
+            )

@@ -31,8 +31,16 @@ def akconv_grids(candidate: Candidate) -> dict[str, str]:
 class Objective:
     """Callable for `study.optimize`; returns (mAP50-95, GFLOPs)."""
 
-    def __init__(self, space: SearchSpace, cost: Evaluator, proxy: Evaluator, constraints: dict, run_dir: Path,
-                 on_epoch: Callable[[optuna.Trial, int, dict], None] | None = None, classes: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        space: SearchSpace,
+        cost: Evaluator,
+        proxy: Evaluator,
+        constraints: dict,
+        run_dir: Path,
+        on_epoch: Callable[[optuna.Trial, int, dict], None] | None = None,
+        classes: int | None = None,
+    ):
         self.space, self.cost, self.proxy = space, cost, proxy
         self.limits = {k: v for k, v in constraints.items() if v is not None}
         self.run_dir = Path(run_dir)

@@ -29,13 +29,21 @@ class FrontRow:
 
 def _row(trial: optuna.trial.FrozenTrial) -> FrontRow:
     attrs = trial.user_attrs
-    return FrontRow(trial.number, trial.values[0], attrs.get("map50", float("nan")), trial.values[1],
-                    attrs.get("params", 0), attrs.get("summary", ""))  # fmt: skip
+    return FrontRow(
+        trial.number,
+        trial.values[0],
+        attrs.get("map50", float("nan")),
+        trial.values[1],
+        attrs.get("params", 0),
+        attrs.get("summary", ""),
+    )
 
 
 def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete trials that were trained (or reuse a trained twin), not rejected by a constraint."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "rejected" not in t.user_attrs]
+    return [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "rejected" not in t.user_attrs
+    ]
 
 
 def front(study: optuna.Study) -> list[FrontRow]:
@@ -68,7 +76,9 @@ def knee(rows: list[FrontRow]) -> FrontRow:
 def table(rows: list[FrontRow]) -> str:
     lines = [f"{'trial':>5}  {'mAP50-95':>8}  {'mAP50':>6}  {'GFLOPs':>7}  {'params':>9}  choices"]
     for r in rows:
-        lines.append(f"{r.trial:>5}  {r.map50_95:>8.4f}  {r.map50:>6.4f}  {r.gflops:>7.3f}  {r.params:>9,}  {r.summary}")
+        lines.append(
+            f"{r.trial:>5}  {r.map50_95:>8.4f}  {r.map50:>6.4f}  {r.gflops:>7.3f}  {r.params:>9,}  {r.summary}"
+        )
     return "\n".join(lines)
 
 

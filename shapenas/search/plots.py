@@ -26,7 +26,9 @@ def plot_front(study: optuna.Study, rows: list[FrontRow], path: Path) -> None:
         ax.annotate(str(r.trial), (r.gflops, r.map50_95), textcoords="offset points", xytext=(4, 4), fontsize=7)
     baseline = _baseline(study)
     if baseline is not None:
-        ax.scatter([baseline.values[1]], [baseline.values[0]], marker="*", s=160, c="tab:red", label="baseline", zorder=3)
+        ax.scatter(
+            [baseline.values[1]], [baseline.values[0]], marker="*", s=160, c="tab:red", label="baseline", zorder=3
+        )
     ax.set_xlabel("GFLOPs (at the proxy image size)")
     ax.set_ylabel("mAP50-95 (proxy)")
     ax.set_title(f"study {study.study_name}: {len(trials)} trained trials")

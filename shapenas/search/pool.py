@@ -79,7 +79,7 @@ def run_pool(command: list[str], pins: list[str | None]) -> int:
             signal.signal(signum, handler)
     if received:
         return 128 + received[0]
-    failed = [f"{child.pid} (exit code {code})" for child, code in zip(children, codes) if code != 0]
+    failed = [f"{child.pid} (exit code {code})" for child, code in zip(children, codes, strict=True) if code != 0]
     if failed:
         print(f"worker processes failed: {', '.join(failed)}", file=sys.stderr)
         return 1

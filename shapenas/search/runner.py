@@ -17,6 +17,7 @@ from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.objective import Objective
 from shapenas.spaces import SearchSpace
 
+
 def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
     """Baseline and presets go first, so every front can be compared with them."""
     for name, candidate in space.enqueued_presets():
@@ -42,7 +43,9 @@ class Progress:
         if trial.state == TrialState.COMPLETE:
             outcome = f"mAP50-95 {trial.values[0]:.4f} GFLOPs {trial.values[1]:.3f}"
             outcome += f" (rejected: {trial.user_attrs['rejected']})" if "rejected" in trial.user_attrs else ""
-            outcome += f" (same YAML as trial {trial.user_attrs['reused_from']})" if "reused_from" in trial.user_attrs else ""
+            outcome += (
+                f" (same YAML as trial {trial.user_attrs['reused_from']})" if "reused_from" in trial.user_attrs else ""
+            )
         elif trial.state == TrialState.PRUNED:
             outcome = f"stopped early at epoch {trial.user_attrs.get('stopped_at_epoch', '?')} (Pareto rank)"
         else:
@@ -68,8 +71,15 @@ def _epoch_hook(config: Config, progress: Progress):
 def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
     data = require_data(config)
     proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy["imgsz"])
-    return Objective(space, cost, proxy, config.constraints, run_dir, on_epoch=_epoch_hook(config, progress),
-                     classes=class_count(data))  # fmt: skip
+    return Objective(
+        space,
+        cost,
+        proxy,
+        config.constraints,
+        run_dir,
+        on_epoch=_epoch_hook(config, progress),
+        classes=class_count(data),
+    )
 
 
 def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:
@@ -92,8 +102,12 @@ def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -
         wait_for_room(study, total)
         if finished_count(study) >= total:
             break
-        study.optimize(within_budget, n_trials=1, catch=(EvaluationFailed, OverBudget),
-                       callbacks=[progress, lambda _, trial: outcomes.append(trial)])  # fmt: skip
+        study.optimize(
+            within_budget,
+            n_trials=1,
+            catch=(EvaluationFailed, OverBudget),
+            callbacks=[progress, lambda _, trial: outcomes.append(trial)],
+        )
         last = outcomes[-1]
         # Stop when every one of the last `missing` trials failed: more of the same would not help.
         failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL and not is_over_budget(last) else 0

@@ -24,7 +24,7 @@ def default_storage_url(run_root: Path = DEFAULT_RUN_ROOT) -> str:
 
 
 def _sqlite_folder_exists(url: str) -> None:
-    path = Path(url[len("sqlite:///"):])
+    path = Path(url[len("sqlite:///") :])
     if str(path) != ":memory:" and not path.parent.is_dir():
         raise UserError(f"--storage {url!r}: folder {str(path.parent)!r} does not exist")
 
@@ -35,7 +35,7 @@ def open_storage(url: str | None, heartbeat_seconds: int = 30, create: bool = Tr
         DEFAULT_RUN_ROOT.mkdir(parents=True, exist_ok=True)
         url = default_storage_url()
     if url.startswith(JOURNAL_PREFIX):
-        path = Path(url[len(JOURNAL_PREFIX):])
+        path = Path(url[len(JOURNAL_PREFIX) :])
         if not create and not path.exists():
             raise UserError(f"--storage {url!r}: no journal file at {str(path)!r}")
         return JournalStorage(JournalFileBackend(str(path)))

@@ -38,11 +38,16 @@ def create_or_continue(config: Config, storage, study_name: str) -> tuple[optuna
         if stored is None:
             raise UserError(f"--study {study_name!r}: this study was not made by shapenas")
         if _comparable(stored) != _comparable(config.to_dict()):
-            raise UserError(f"--study {study_name!r} exists with another config; use `shapenas resume` or a new --study")
+            raise UserError(
+                f"--study {study_name!r} exists with another config; use `shapenas resume` or a new --study"
+            )
     study = optuna.create_study(
-        study_name=study_name, storage=storage, directions=DIRECTIONS, sampler=make_sampler(config.search),
+        study_name=study_name,
+        storage=storage,
+        directions=DIRECTIONS,
+        sampler=make_sampler(config.search),
         load_if_exists=True,
-    )  # fmt: skip
+    )
     if not exists:
         study.set_metric_names(METRIC_NAMES)
         study.set_user_attr(CONFIG_ATTR, config.to_dict())

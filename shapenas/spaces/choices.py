@@ -16,11 +16,11 @@ from shapenas.spaces.candidate import Choice
 from shapenas.spaces.slots import Slot
 
 
-def _builds(make: Callable[[], object]) -> bool:
+def _builds(make: Callable[..., object], *args) -> bool:
     # Built on the CPU and thrown away: a fraction of a second per space (the meta device would skip the
     # allocation, but its first weight initialisation costs seconds).
     try:
-        make()
+        make(*args)
     except ValueError:
         return False
     return True
@@ -153,7 +153,7 @@ def _conv_options(slot: Slot, space: dict) -> list[ModuleOption]:
         ("dynamic_conv", "DynamicConv", "num_experts", lambda v: DynamicConv(c1, c2, 3, s, num_experts=v)),
     ]
     for key, module, param, make in searched:
-        values = [v for v in space[key][param] if _builds(lambda: make(v))] if space[key]["enabled"] else []
+        values = [v for v in space[key][param] if _builds(make, v)] if space[key]["enabled"] else []
         if values:  # e.g. SPConv on the 3-channel image cannot split its input: it is simply not offered there
             options.append(ValueOption(module, key, param, values))
     return options
@@ -164,7 +164,7 @@ def _upsample_options(slot: Slot, space: dict) -> list[ModuleOption]:
     dysample = space["dysample"]
     if dysample["enabled"]:
         groups_by_style = {
-            style: [g for g in dysample["groups"] if _builds(lambda: DySample(slot.c1, slot.stride, style, g))]
+            style: [g for g in dysample["groups"] if _builds(DySample, slot.c1, slot.stride, style, g)]
             for style in dysample["style"]
         }
         groups_by_style = {style: groups for style, groups in groups_by_style.items() if groups}

@@ -88,12 +88,13 @@ def find_slots(model_yaml: dict) -> list[Slot]:
     rows = model_rows(model_yaml)
     n_backbone = len(model_yaml["backbone"])
     upsample_rows = {
-        i for i, (f, n, m, args) in enumerate(rows)
+        i
+        for i, (f, n, m, args) in enumerate(rows)
         if m == "nn.Upsample" and n == 1 and isinstance(f, int) and _upsample_factor(args)
     }
     channels_in = _channels_into_layers(model, upsample_rows)
     slots = []
-    for i, (f, n, m, args) in enumerate(rows):
+    for i, (_, n, m, args) in enumerate(rows):
         section = "backbone" if i < n_backbone else "head"
         if m == "Conv" and n == 1 and _is_plain_3x3(model.model[i].conv):
             conv = model.model[i].conv
@@ -105,10 +106,7 @@ def find_slots(model_yaml: dict) -> list[Slot]:
 
 def _in_group(slot: Slot, group: str) -> bool:
     return (
-        group == "all"
-        or group == slot.section
-        or group == slot.kind
-        or (group == "downsample" and slot.is_downsample)
+        group == "all" or group == slot.section or group == slot.kind or (group == "downsample" and slot.is_downsample)
     )
 
 
