@@ -77,15 +77,15 @@ def hypervolume_2d(points: list[tuple[float, float]], worst_gflops: float) -> fl
 
 def one_search(config, folder: Path):
     """A real shapenas search in an in-memory storage; returns its study."""
-    import optuna
-
     from shapenas.search.runner import enqueue_presets, run_trials
+    from shapenas.search.storage import in_memory_storage
     from shapenas.search.study import create_or_continue
     from shapenas.spaces import SearchSpace
 
-    study, _ = create_or_continue(config, optuna.storages.InMemoryStorage(), "bench")
+    storage = in_memory_storage()
+    study, _ = create_or_continue(config, storage, "bench")
     enqueue_presets(study, SearchSpace(config))
-    run_trials(study, config, folder, config.search["trials"])
+    run_trials(study, storage, config, folder, config.search["trials"])
     return study
 
 

@@ -7,6 +7,7 @@ import sys
 
 from shapenas.errors import UserError
 from shapenas.interrupts import signals_raise
+from shapenas.search.outage import StorageUnavailable
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -44,8 +45,11 @@ def _quiet_libraries(verbose: bool) -> None:
 
     LOGGER.setLevel(logging.INFO if verbose else logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-    # Optuna logs each failed trial with a traceback; our progress line (and the CLI on Ctrl-C) already says why.
-    logging.getLogger("optuna.study._optimize").setLevel(logging.INFO if verbose else logging.ERROR)
+    # Our trial loop logs a failed trial's traceback at INFO; the progress line already says why it failed.
+    ours = logging.getLogger("shapenas")
+    ours.setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose and not ours.handlers:
+        ours.addHandler(logging.StreamHandler(sys.stderr))
     if not verbose:  # heartbeat, metric names and retry callbacks are marked experimental; we pin Optuna 5.x
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -59,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"shapenas {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except StorageUnavailable as error:  # waited --storage-retry seconds; what was finished is saved locally
+        print(f"shapenas {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM raised as `Interrupted`
         print(f"shapenas {args.command}: {str(error) or 'interrupted'}", file=sys.stderr)
         return getattr(error, "exit_code", 130)

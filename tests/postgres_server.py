@@ -55,6 +55,7 @@ class PostgresServer:
         self.folder = Path(tempfile.mkdtemp(prefix="shapenas-pg-"))
         self.port = _free_port()
         self.url = f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/postgres"
+        self.running = False
 
     def _run(self, *args: str) -> None:
         command = [str(self.bin_dir / args[0]), *args[1:]]
@@ -74,12 +75,24 @@ class PostgresServer:
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "server.log"), "-o", options, "-w", "start")
+        self.resume()
         return self
+
+    def pause(self) -> None:
+        """Stop the server as an administrator would for a restart (open sessions are cut); the data stays."""
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
+        self.running = False
+
+    def resume(self) -> None:
+        """Start the (paused or new) server on the same port."""
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+        data, log = self.folder / "data", self.folder / "server.log"
+        self._run("pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+        self.running = True
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+            if self.running:
+                self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)

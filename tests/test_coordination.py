@@ -1,6 +1,6 @@
-"""The rules processes sharing a study follow (shapenas.search.coordination), on in-memory and journal studies:
-the budget is never overshot, a trial waits only for earlier trials that may train its candidate, and `resume` on a
-storage without a heartbeat fails what was left running and queues it again."""
+"""The rules processes sharing a study follow (shapenas.search.coordination), on in-memory, SQLite and journal
+studies: the budget is never overshot, a trial waits only for earlier trials that may train its candidate, and
+`resume` on a storage without a heartbeat fails what was left running and queues it again."""
 
 from __future__ import annotations
 
@@ -12,13 +12,25 @@ from optuna.trial import TrialState
 
 from shapenas.search import coordination
 from shapenas.search.coordination import OverBudget, check_budget, fail_left_running, wait_for_earlier_twins
-from shapenas.search.storage import open_storage
+from shapenas.search.storage import in_memory_storage, open_storage
+
+X = {"x": optuna.distributions.IntDistribution(0, 9)}
+STORAGES = {
+    "memory": lambda folder: in_memory_storage(),
+    "sqlite": lambda folder: open_storage(f"sqlite:///{folder / 's.db'}", heartbeat_seconds=60),
+    "journal": lambda folder: open_storage(f"journal:///{folder / 'j.log'}"),
+}
+
+
+@pytest.fixture(params=sorted(STORAGES))
+def storage(request, tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return STORAGES[request.param](tmp_path)
 
 
 @pytest.fixture
-def study():
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(directions=["maximize", "minimize"])
+def study(storage):
+    return optuna.create_study(storage=storage, directions=["maximize", "minimize"])
 
 
 def _announce(study, key):
@@ -93,21 +105,24 @@ def test_wait_for_room_returns_once_an_in_flight_trial_fails(study):
     assert not thread.is_alive()
 
 
-def test_resume_on_a_journal_fails_trials_left_running_and_queues_them(tmp_path):
-    storage = open_storage(f"journal:///{tmp_path / 'j.log'}")
+@pytest.mark.parametrize("kind", ["journal", "memory"])
+def test_resume_without_a_heartbeat_fails_trials_left_running_and_queues_them(kind, tmp_path):
+    storage = STORAGES[kind](tmp_path)
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
-    study.tell(study.ask({"x": optuna.distributions.IntDistribution(0, 9)}), [0.1, 1.0])
-    left = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
-    assert fail_left_running(study) == [left.number]
+    study.tell(study.ask(X), [0.1, 1.0])
+    left = study.ask(X)
+    assert fail_left_running(study, storage) == [left.number]
     trials = study.trials
     assert trials[left.number].state == TrialState.FAIL
     assert trials[left.number].user_attrs["fail_reason"] == "left running by a stopped process"
-    assert trials[-1].state == TrialState.WAITING and trials[-1].system_attrs["fixed_params"] == {"x": left.params["x"]}
+    assert trials[-1].state == TrialState.WAITING
+    assert study.ask(X).params == {"x": left.params["x"]}  # the queued trial is the same candidate
     assert trials[0].state == TrialState.COMPLETE
 
 
 def test_heartbeat_storages_are_left_to_the_heartbeat(tmp_path):
-    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_seconds=60))
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_seconds=60)
+    study = optuna.create_study(storage=storage)
     study.ask()
-    assert fail_left_running(study) == []
+    assert storage.heartbeat_seconds == 60 and fail_left_running(study, storage) == []
     assert study.trials[0].state == TrialState.RUNNING

@@ -7,13 +7,15 @@ import argparse
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_heartbeat_argument,
+    add_storage_retry_argument,
     add_study_arguments,
     checked_data,
-    open_existing_study,
+    open_study_to_run,
     run_dir,
 )
 from shapenas.commands.search import print_front
 from shapenas.search.coordination import fail_left_running
+from shapenas.search.pending import pending_folder, upload_pending
 from shapenas.search.runner import run_trials
 
 
@@ -27,15 +29,18 @@ class ResumeCommand(Command):
         )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
+        add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        study, config = open_existing_study(args, args.heartbeat)
+        study, config, storage = open_study_to_run(args)
         checked_data(config)
+        # Results saved while the storage was away go first: their trials are RUNNING, not dead.
+        upload_pending(study, storage, pending_folder(run_dir(study.study_name)))
         # With a heartbeat (RDB storages) the runner fails a dead process's trial once it is stale, and Optuna queues
         # a retry of its params; a journal file has none, so a trial still RUNNING there is taken as dead.
-        for number in fail_left_running(study):
+        for number in fail_left_running(study, storage):
             print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
         total = args.trials if args.trials is not None else config.search["trials"]
-        run_trials(study, config, run_dir(study.study_name), total)
+        run_trials(study, storage, config, run_dir(study.study_name), total)
         print_front(study)
         return 0

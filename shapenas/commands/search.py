@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, checked_data, run_dir
+from shapenas.commands.common import (
+    add_heartbeat_argument,
+    add_storage_retry_argument,
+    add_study_arguments,
+    check_storage_retry,
+    checked_data,
+    run_dir,
+)
 from shapenas.config import load_config
 from shapenas.search import pareto
 from shapenas.search.runner import enqueue_presets, run_trials
@@ -36,20 +43,23 @@ class SearchCommand(Command):
         )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
+        add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        check_storage_retry(args)
         overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
         config = load_config(args.config, overrides)
         checked_data(config)
         space = SearchSpace(config)  # validates slot-dependent settings before anything is written
         name = args.study or Path(args.config).stem
-        study, created = create_or_continue(config, open_storage(args.storage, args.heartbeat), name)
+        storage = open_storage(args.storage, args.heartbeat, retry_seconds=args.storage_retry)
+        study, created = create_or_continue(config, storage, name)
         if created:
             enqueue_presets(study, space)
         if args.create_only:
             state = "created" if created else "already exists"
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
-        run_trials(study, config, run_dir(name), config.search["trials"])
+        run_trials(study, storage, config, run_dir(name), config.search["trials"])
         print_front(study)
         return 0

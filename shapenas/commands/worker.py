@@ -3,6 +3,8 @@
 Start as many as you like, on as many machines as can reach the storage (PostgreSQL, or a journal file on a shared
 filesystem). They share the budget exactly and never train one candidate twice at the same time (see
 `shapenas.search.coordination`); a worker that dies has its trial failed by the heartbeat and retried by another.
+A storage that stops answering is waited for (`--storage-retry`) while training goes on; past that, the worker saves
+what it finished locally and exits 75 (`shapenas.search.pending`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import sys
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_heartbeat_argument,
+    add_storage_retry_argument,
     add_study_arguments,
     checked_data,
-    open_existing_study,
+    open_study_to_run,
     run_dir,
 )
 from shapenas.commands.search import print_front
@@ -41,7 +44,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def _child_command(args: argparse.Namespace, study_name: str) -> list[str]:
     """The same worker, without the pool options, for each pinned process."""
     command = [sys.executable, "-m", "shapenas.cli", "worker", "--study", study_name]
-    command += ["--heartbeat", str(args.heartbeat)]
+    command += ["--heartbeat", str(args.heartbeat), "--storage-retry", str(args.storage_retry)]
     if args.storage:
         command += ["--storage", args.storage]
     if args.trials is not None:
@@ -73,6 +76,7 @@ class WorkerCommand(Command):
             help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU",
         )
         add_heartbeat_argument(parser)
+        add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search.pool import run_pool, worker_pins
@@ -82,20 +86,20 @@ class WorkerCommand(Command):
         per_device = 1 if args.workers_per_device is None else args.workers_per_device
         pins = worker_pins(args.devices, per_device) if pool else []
         # Checked here once, so that a bad study or dataset is one error, not one per worker process.
-        study, config = open_existing_study(args, args.heartbeat)
+        study, config, storage = open_study_to_run(args)
         checked_data(config)
         if pool:
             return run_pool(_child_command(args, study.study_name), pins)
-        return self._work(study, config, args)
+        return self._work(study, storage, config, args)
 
     @staticmethod
-    def _work(study, config, args: argparse.Namespace) -> int:
+    def _work(study, storage, config, args: argparse.Namespace) -> int:
         from shapenas.search.runner import run_trials
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
         study.sampler = make_sampler({**config.search, "seed": None})
         total = args.trials if args.trials is not None else config.search["trials"]
-        finished = run_trials(study, config, run_dir(study.study_name), total)
+        finished = run_trials(study, storage, config, run_dir(study.study_name), total)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "

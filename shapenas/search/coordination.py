@@ -13,24 +13,27 @@ shared storage; there is no coordinator to crash:
   as tickets); afterwards it reuses a trained twin's result or, when the twin failed, trains. Trials only ever wait
   for earlier numbers, so no two wait for each other.
 
-While waiting, a process fails the trials whose heartbeat went stale (their process died), which requeues them.
-Journal storages have no heartbeat: a dead process's trial stays running until `shapenas resume` fails it.
+Trials whose heartbeat went stale (their process died) are failed, which queues them again: by a process waiting for
+room, and by the heartbeat thread of every process running a trial (`shapenas.search.heartbeat`). Journal storages
+have no heartbeat: a dead process's trial stays running until `shapenas resume` fails it.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-import warnings
+from typing import TYPE_CHECKING, Callable
 
 import optuna
-from optuna.storages import fail_stale_trials
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
+
+if TYPE_CHECKING:
+    from shapenas.search.retrying import RetryingStorage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 1.0
 NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
+LEFT_RUNNING = "left running by a stopped process"
 
 
 class OverBudget(Exception):
@@ -41,17 +44,17 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def _fail_dead_trials(study: optuna.Study) -> None:
-    with warnings.catch_warnings():  # fail_stale_trials is marked experimental; we pin Optuna 5.x
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        fail_stale_trials(study)
+def wait_for_room(
+    study: optuna.Study, total: int, poll_seconds: float = POLL_SECONDS, fail_dead: Callable[[], None] | None = None
+) -> None:
+    """Return once `total` trials are finished, or once a new trial could still count towards `total`.
 
-
-def wait_for_room(study: optuna.Study, total: int, poll_seconds: float = POLL_SECONDS) -> None:
-    """Return once `total` trials are finished, or once a new trial could still count towards `total`."""
+    `fail_dead()` fails the trials of dead processes (their heartbeat is stale), so their places free up.
+    """
     told = False
     while True:
-        _fail_dead_trials(study)
+        if fail_dead is not None:
+            fail_dead()
         finished = finished_count(study)
         # Only running trials are elsewhere: a waiting (enqueued) trial is what this process's next ask takes.
         in_flight = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -93,22 +96,26 @@ def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = 
                 file=sys.stderr,
             )
             told = True
-        _fail_dead_trials(trial.study)
-        time.sleep(poll_seconds)
+        time.sleep(poll_seconds)  # a dead twin is failed by the heartbeat thread of this very trial
 
 
-def fail_left_running(study: optuna.Study) -> list[int]:
+def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a failed trial's candidate again (its params), keeping the preset name it ran under."""
+    keep = {name: trial.user_attrs[name] for name in ("preset",) if name in trial.user_attrs}
+    study.enqueue_trial(trial.params, user_attrs=keep)
+
+
+def fail_left_running(study: optuna.Study, storage: RetryingStorage) -> list[int]:
     """For storages without a heartbeat (journal files): fail every running trial and queue its candidate again.
 
     Only right when no other process works on the study (`resume` after a crash); returns the failed numbers.
     """
-    if is_heartbeat_enabled(study._storage):  # the heartbeat tells dead trials from live ones; nothing to guess
+    if storage.heartbeat_seconds is not None:  # the heartbeat tells dead trials from live ones; nothing to guess
         return []
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "left running by a stopped process")
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        keep = {name: trial.user_attrs[name] for name in ("preset",) if name in trial.user_attrs}
-        study.enqueue_trial(trial.params, user_attrs=keep)
+        storage.set_trial_user_attr(storage.trial_id(study.study_name, trial.number), "fail_reason", LEFT_RUNNING)
+        study.tell(trial.number, state=TrialState.FAIL)
+        queue_again(study, trial)
         failed.append(trial.number)
     return failed

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from shapenas.evaluators import EvaluationFailed, Evaluator, Job
 from shapenas.modules.akconv_shapes import ascii_grid
+from shapenas.search import orphans
 from shapenas.search.coordination import wait_for_earlier_twins
 from shapenas.spaces import SearchSpace
 from shapenas.spaces.candidate import Candidate
@@ -109,8 +110,9 @@ class Objective:
 
     @staticmethod
     def _trained_twin(trial: optuna.Trial, key: str) -> optuna.trial.FrozenTrial | None:
-        """A finished, trained trial of the same YAML (the same candidate is never trained twice)."""
+        """A finished, trained trial of the same YAML (the same candidate is never trained twice), or the result of
+        one that finished after another process had failed it during a storage outage (`orphans`)."""
         for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if other.user_attrs.get("key") == key and "rejected" not in other.user_attrs:
                 return other
-        return None
+        return orphans.find(trial.study, key)

@@ -4,6 +4,7 @@ A tiny proxy model leaves a big GPU mostly idle, so several workers share one. E
 subprocess that sees one GPU (`CUDA_VISIBLE_DEVICES`), so `proxy.device: auto` (or 0) is that GPU; with no GPU they
 all train on the CPU. The children run in their own session: a Ctrl-C at the terminal reaches this process only,
 which forwards it (and SIGTERM) once to every child, so each closes its running trial as FAIL and exits.
+When every child that failed gave up on an unreachable storage (exit code 75), so does the pool.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 
 from shapenas.errors import UserError
+from shapenas.search.outage import EXIT_CODE as STORAGE_UNAVAILABLE
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -57,7 +59,8 @@ def _environment(pin: str | None) -> dict[str, str]:
 
 
 def run_pool(command: list[str], pins: list[str | None]) -> int:
-    """Run `command` once per pin and wait for all; 128 + signal after a forwarded signal, 1 if any child failed."""
+    """Run `command` once per pin and wait for all; 128 + signal after a forwarded signal, 75 if the children that
+    failed all gave up on the storage, 1 if any other failed."""
     children: list[subprocess.Popen] = []
     received: list[int] = []
 
@@ -82,5 +85,5 @@ def run_pool(command: list[str], pins: list[str | None]) -> int:
     failed = [f"{child.pid} (exit code {code})" for child, code in zip(children, codes, strict=True) if code != 0]
     if failed:
         print(f"worker processes failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
+        return STORAGE_UNAVAILABLE if all(code in (0, STORAGE_UNAVAILABLE) for code in codes) else 1
     return 0

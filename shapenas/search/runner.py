@@ -14,7 +14,11 @@ from shapenas.data.check import class_count
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, ProxyTrainer
 from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
 from shapenas.search.early_stopping import ParetoRankStopper
+from shapenas.search.heartbeat import fail_dead_trials
 from shapenas.search.objective import Objective
+from shapenas.search.pending import pending_folder, upload_pending
+from shapenas.search.retrying import RetryingStorage
+from shapenas.search.trial_run import run_trial
 from shapenas.spaces import SearchSpace
 
 
@@ -54,8 +58,11 @@ class Progress:
         self._print(f"trial {trial.number} ({done}/{self.total} done) {summary}: {outcome}; front size {front}")
 
 
-def _epoch_hook(config: Config, progress: Progress):
-    """After each proxy epoch: the progress line, then Pareto-rank early stopping when the config asks for it."""
+def _epoch_hook(config: Config, progress: Progress, storage: RetryingStorage | None):
+    """After each proxy epoch: the progress line, then Pareto-rank early stopping when the config asks for it.
+
+    Early stopping reads the other trials; while the storage is away it is skipped, so training never waits for it.
+    """
     search = config.search
     if search["early_stop"] != "pareto_rank":
         return progress.on_epoch
@@ -63,12 +70,15 @@ def _epoch_hook(config: Config, progress: Progress):
 
     def on_epoch(trial: optuna.Trial, epoch: int, metrics: dict) -> None:
         progress.on_epoch(trial, epoch, metrics)
-        stopper(trial, epoch, metrics)
+        if storage is None or not storage.outage.is_down:
+            stopper(trial, epoch, metrics)
 
     return on_epoch
 
 
-def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
+def make_objective(
+    config: Config, space: SearchSpace, run_dir: Path, progress: Progress, storage: RetryingStorage | None = None
+) -> Objective:
     data = require_data(config)
     proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy["imgsz"])
     return Objective(
@@ -77,38 +87,34 @@ def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: 
         proxy,
         config.constraints,
         run_dir,
-        on_epoch=_epoch_hook(config, progress),
+        on_epoch=_epoch_hook(config, progress, storage),
         classes=class_count(data),
     )
 
 
-def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:
+def run_trials(study: optuna.Study, storage: RetryingStorage, config: Config, run_dir: Path, total: int) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
-    Other processes may work on the same study at the same time: one trial at a time, each within the budget
-    (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials.
+    `storage` is the one `study` lives in. Results a process saved while the storage was away (`pending`) are
+    written first. Other processes may work on the same study at the same time: one trial at a time, each within
+    the budget (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials.
     """
+    upload_pending(study, storage, pending_folder(run_dir))
     space = SearchSpace(config)
     progress = Progress(total)
-    objective = make_objective(config, space, run_dir, progress)
+    objective = make_objective(config, space, run_dir, progress, storage)
 
     def within_budget(trial: optuna.Trial) -> tuple[float, float]:
         check_budget(trial, total)
         return objective(trial)
 
-    outcomes: list[optuna.trial.FrozenTrial] = []
     failures_in_a_row = 0
     while (missing := total - finished_count(study)) > 0 and failures_in_a_row < missing:
-        wait_for_room(study, total)
+        wait_for_room(study, total, fail_dead=lambda: fail_dead_trials(storage, study.study_name))
         if finished_count(study) >= total:
             break
-        study.optimize(
-            within_budget,
-            n_trials=1,
-            catch=(EvaluationFailed, OverBudget),
-            callbacks=[progress, lambda _, trial: outcomes.append(trial)],
-        )
-        last = outcomes[-1]
+        last = run_trial(study, storage, within_budget, (EvaluationFailed, OverBudget), pending_folder(run_dir))
+        progress(study, last)
         # Stop when every one of the last `missing` trials failed: more of the same would not help.
         failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL and not is_over_budget(last) else 0
     return finished_count(study)

@@ -1,7 +1,9 @@
 """Optuna storages chosen by URL: SQLite by default (embedded), PostgreSQL/MySQL for many machines, journal files.
 
-RDB storages get Optuna's heartbeat, so a trial whose process died is failed and re-queued once its heartbeat is
-stale (`RetryHeartbeatStaleTrialCallback`); journal files have no heartbeat, so there `resume` fails them by hand.
+RDB storages get a heartbeat (`shapenas.search.heartbeat`), so a trial whose process died is failed and re-queued
+once its heartbeat is stale (`RetryHeartbeatStaleTrialCallback`); journal files have no heartbeat, so there `resume`
+fails them by hand. Every storage comes wrapped in a `RetryingStorage`, which waits out outages and says how it was
+configured (its URL, and whether and how often it has a heartbeat).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 
 from shapenas.errors import UserError
+from shapenas.search.outage import Outage
+from shapenas.search.retrying import RetryingStorage
 
 DEFAULT_RUN_ROOT = Path("runs") / "shapenas"
 JOURNAL_PREFIX = "journal:///"
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
+DEFAULT_RETRY_SECONDS = 300
 
 
 def default_storage_url(run_root: Path = DEFAULT_RUN_ROOT) -> str:
@@ -29,22 +34,28 @@ def _sqlite_folder_exists(url: str) -> None:
         raise UserError(f"--storage {url!r}: folder {str(path.parent)!r} does not exist")
 
 
-def open_storage(url: str | None, heartbeat_seconds: int = 30, create: bool = True) -> optuna.storages.BaseStorage:
-    """The storage `url` names; `UserError` naming the URL when it is malformed or unreachable."""
+def open_storage(
+    url: str | None, heartbeat_seconds: int = 30, create: bool = True, retry_seconds: float = DEFAULT_RETRY_SECONDS
+) -> RetryingStorage:
+    """The storage `url` names; `UserError` naming the URL when it is malformed or unreachable now.
+
+    Once open, a storage that stops answering is waited for, up to `retry_seconds` per call (`RetryingStorage`).
+    """
     if url is None:
         DEFAULT_RUN_ROOT.mkdir(parents=True, exist_ok=True)
         url = default_storage_url()
+    outage = Outage(retry_seconds)
     if url.startswith(JOURNAL_PREFIX):
         path = Path(url[len(JOURNAL_PREFIX) :])
         if not create and not path.exists():
             raise UserError(f"--storage {url!r}: no journal file at {str(path)!r}")
-        return JournalStorage(JournalFileBackend(str(path)))
+        return RetryingStorage(JournalStorage(JournalFileBackend(str(path))), url, None, outage)
     if not url.startswith(RDB_PREFIXES):
         raise UserError(f"--storage {url!r}: expected sqlite:///FILE, postgresql://..., or {JOURNAL_PREFIX}FILE")
     if url.startswith("sqlite:///"):
         _sqlite_folder_exists(url)
     try:
-        return RDBStorage(
+        inner = RDBStorage(
             url,
             heartbeat_interval=heartbeat_seconds,
             grace_period=2 * heartbeat_seconds,
@@ -54,6 +65,12 @@ def open_storage(url: str | None, heartbeat_seconds: int = 30, create: bool = Tr
     except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable server
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"--storage {url!r}: cannot open ({reason})") from None
+    return RetryingStorage(inner, url, heartbeat_seconds, outage)
+
+
+def in_memory_storage(retry_seconds: float = DEFAULT_RETRY_SECONDS) -> RetryingStorage:
+    """A throwaway study storage (benchmarks, tests): no heartbeat, nothing to wait for."""
+    return RetryingStorage(optuna.storages.InMemoryStorage(), "memory", None, Outage(retry_seconds))
 
 
 def existing_study_names(storage) -> list[str]:
