@@ -85,8 +85,11 @@ class TrialHeartbeat:
             self._guard(lambda: fail_dead_trials(self.storage, self.study_name, wait=False))
 
     def _beat(self) -> bool:
-        """One heartbeat; True when it got through."""
-        return self._guard(lambda: self.storage.inner.record_heartbeat(self.trial_id))
+        """One heartbeat; True when it got through (which also tells that the storage is back)."""
+        if not self._guard(lambda: self.storage.inner.record_heartbeat(self.trial_id)):
+            return False
+        self.storage.outage.found()
+        return True
 
     def _guard(self, action) -> bool:
         """Run `action` without letting any error out of this thread: a heartbeat must never end the process."""
@@ -99,5 +102,4 @@ class TrialHeartbeat:
                 self._told.add(type(error).__name__)
                 print(f"heartbeat: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
             return False
-        self.storage.outage.found()
         return True

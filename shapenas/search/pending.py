@@ -125,8 +125,9 @@ def _claim(folder: Path) -> list[tuple[Path, Path]]:
     return claimed
 
 
-def upload_pending(study: optuna.Study, storage: RetryingStorage, folder: Path, stream=sys.stderr) -> None:
+def upload_pending(study: optuna.Study, storage: RetryingStorage, folder: Path, stream=None) -> None:
     """Write the results saved in `folder` for this study before anything else; nothing written twice."""
+    stream = stream or sys.stderr
     for mine, original in _claim(folder) if folder.is_dir() else []:
         end = TrialEnd(**json.loads(mine.read_text()))
         try:
