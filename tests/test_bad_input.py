@@ -156,6 +156,8 @@ BAD_INPUT = [
     ("worker-pool-of-zero", WORKER + " --study empty --workers-per-device 0", ["--workers-per-device:", "got 0"]),
     ("worker-gpu-not-there", WORKER + " --study empty --devices 99", ["--devices 99: GPU 99 is not visible"]),
     ("worker-devices-malformed", WORKER + " --study empty --devices gpu0", ["--devices: expected GPU", "'gpu0'"]),
+    ("worker-storage-retry-negative", WORKER + " --study empty --storage-retry -1", ["--storage-retry:", "got -1"]),
+    ("search-storage-retry-nan", "search {dir}/other.yaml --storage {db} --storage-retry nan", ["retry:", "got nan"]),
     # configs and datasets
     ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
     ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),

@@ -26,6 +26,7 @@ from shapenas.search.outage import is_transient
 from shapenas.search.retrying import RetryingStorage
 
 RETRY_BEAT_SECONDS = 1.0
+JOIN_SLACK_SECONDS = 10.0
 
 
 def grace_seconds(storage: RetryingStorage) -> int:
@@ -69,20 +70,22 @@ class TrialHeartbeat:
 
     def __enter__(self) -> TrialHeartbeat:
         if self.storage.heartbeat_seconds is not None:
-            self._beat()  # at once, as Optuna does: the trial is alive from its start
-            self._thread = threading.Thread(target=self._run, name="shapenas-heartbeat", daemon=True)
+            alive = self._beat()  # at once, as Optuna does: the trial is alive from its start
+            self._thread = threading.Thread(target=self._run, args=(alive,), name="shapenas-heartbeat", daemon=True)
             self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._thread is not None:  # a beat stuck in a dying connection must not hold up the trial's end
+            self._thread.join(timeout=self.storage.heartbeat_seconds + JOIN_SLACK_SECONDS)
 
-    def _run(self) -> None:
+    def _run(self, alive: bool) -> None:
         interval = self.storage.heartbeat_seconds
-        while not self._stop.wait(interval if self._beat() else min(interval, RETRY_BEAT_SECONDS)):
-            self._guard(lambda: fail_dead_trials(self.storage, self.study_name, wait=False))
+        while not self._stop.wait(interval if alive else min(interval, RETRY_BEAT_SECONDS)):
+            alive = self._beat()
+            if alive:
+                self._guard(lambda: fail_dead_trials(self.storage, self.study_name, wait=False))
 
     def _beat(self) -> bool:
         """One heartbeat; True when it got through (which also tells that the storage is back)."""

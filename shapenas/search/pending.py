@@ -125,16 +125,24 @@ def _claim(folder: Path) -> list[tuple[Path, Path]]:
     return claimed
 
 
+def _read(path: Path) -> TrialEnd:
+    """The end saved in `path`; `ValueError` when it is not one. JSON only: nothing read here runs code."""
+    try:
+        return TrialEnd(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"not a pending result ({error})") from None
+
+
 def upload_pending(study: optuna.Study, storage: RetryingStorage, folder: Path, stream=None) -> None:
     """Write the results saved in `folder` for this study before anything else; nothing written twice."""
     stream = stream or sys.stderr
     for mine, original in _claim(folder) if folder.is_dir() else []:
-        end = TrialEnd(**json.loads(mine.read_text()))
         try:
+            end = _read(mine)
             if end.study != study.study_name:
                 raise ValueError(f"it belongs to study {end.study!r}")
             outcome = deliver(study, storage, end)
-        except ValueError as error:
+        except ValueError as error:  # not this study's trial, or not a pending result at all
             os.rename(mine, original)
             print(f"pending result {original.name} left alone: {error}", file=stream)
             continue

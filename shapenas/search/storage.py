@@ -9,6 +9,7 @@ configured (its URL, and whether and how often it has a heartbeat).
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -22,6 +23,17 @@ DEFAULT_RUN_ROOT = Path("runs") / "shapenas"
 JOURNAL_PREFIX = "journal:///"
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
 DEFAULT_RETRY_SECONDS = 300
+# libpq settings so that a server that vanished without a word (a partition, a dead host) fails a call within a
+# minute instead of hanging in TCP for many: give up connecting after 10 s, and on an open connection after 60 s of
+# unacknowledged data or 3 lost keepalives. A URL that sets any of these keeps its own value.
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "tcp_user_timeout": 60_000,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def default_storage_url(run_root: Path = DEFAULT_RUN_ROOT) -> str:
@@ -32,6 +44,16 @@ def _sqlite_folder_exists(url: str) -> None:
     path = Path(url[len("sqlite:///") :])
     if str(path) != ":memory:" and not path.parent.is_dir():
         raise UserError(f"--storage {url!r}: folder {str(path.parent)!r} does not exist")
+
+
+def _engine_kwargs(url: str) -> dict | None:
+    if url.startswith("sqlite"):
+        return None
+    kwargs: dict = {"pool_pre_ping": True}  # a connection the server dropped is replaced, not used
+    if url.startswith("postgresql"):
+        query = parse_qs(urlsplit(url).query)
+        kwargs["connect_args"] = {key: value for key, value in POSTGRES_CONNECT_ARGS.items() if key not in query}
+    return kwargs
 
 
 def open_storage(
@@ -60,7 +82,7 @@ def open_storage(
             heartbeat_interval=heartbeat_seconds,
             grace_period=2 * heartbeat_seconds,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+            engine_kwargs=_engine_kwargs(url),
         )
     except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable server
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
