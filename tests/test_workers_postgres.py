@@ -15,6 +15,7 @@ import signal
 from collections import defaultdict
 
 import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from tests.postgres_server import PostgresServer, why_not_available
@@ -122,6 +123,6 @@ def test_sigkilled_worker_trial_is_retried_by_another_worker(postgres_url, tmp_p
     assert {n: after[n] for n in before} == before  # nothing finished was lost or changed
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert study.trials[killed[0].number].state == TrialState.FAIL
-    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed[0].number]
+    retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed[0].number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == killed[0].params
