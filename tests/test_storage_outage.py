@@ -92,7 +92,7 @@ def _trained_keys(study):
 
 def test_a_worker_rides_through_a_10_second_outage_mid_trial(running, tmp_path, tiny_data):
     url = running.url
-    _create(url, "ride", tmp_path, tiny_data, trials=2, epochs=12)
+    _create(url, "ride", tmp_path, tiny_data, trials=2, epochs=10)
     worker = start_worker(url, "ride", tmp_path, "--heartbeat", 1, "--storage-retry", 120)
     try:
         assert wait_for(lambda: _training(url, "ride", tmp_path), 300), _log(tmp_path)[-3000:]

@@ -31,6 +31,8 @@ _SETTERS = {"user": "set_trial_user_attr", "system": "set_trial_system_attr"}
 
 
 class RetryingStorage(BaseStorage):
+    """`inner`, waited for while it is away; give this object (not `inner`) to `optuna.create_study`/`load_study`."""
+
     def __init__(self, inner: BaseStorage, url: str, heartbeat_seconds: int | None, outage: Outage):
         self.inner, self.url, self.outage = inner, url, outage
         self.heartbeat_seconds = heartbeat_seconds  # None: this storage has no heartbeat (journal files, memory)
