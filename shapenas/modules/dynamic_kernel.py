@@ -56,8 +56,10 @@ def per_sample_conv(
     if bias is not None and tuple(bias.shape) != (b, c2):
         raise ValueError(f"per_sample_conv: bias must be ({b}, {c2}), got {tuple(bias.shape)}")
     ho, wo = conv_out_size(h, kh, stride, padding), conv_out_size(w, kw, stride, padding)
-    if b == 0:  # F.conv2d rejects groups=0; an empty batch gives an empty output
-        return x.new_zeros(0, c2, ho, wo)
+    if b == 0:  # F.conv2d rejects groups=0. The empty output stays tied to x and the kernels (zero gradients), as
+        # a batched convolution's would, so a backward pass through an empty batch reaches them.
+        tied = x.sum() + weight.sum() + (0 if bias is None else bias.sum())
+        return x.new_zeros(0, c2, ho, wo) + 0 * tied
     # (B, c1, H, W) -> (1, B*c1, H, W): sample b owns channel block b, which group b*g..b*g+g-1 reads.
     out = F.conv2d(
         x.reshape(1, b * c1, h, w),
