@@ -4,8 +4,9 @@
 modules, and before a checkpoint holding them can be loaded.
 """
 
-from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv, add_temperature_schedule
-from shapenas.ultralytics_bridge import install as _install_bridge
+from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv
+from shapenas.ultralytics.build import install as _install_bridge
+from shapenas.ultralytics.callbacks import add_temperature_schedule
 
 _install_bridge()
 

@@ -26,10 +26,10 @@ def _first_line(error: Exception) -> str:
 
 
 def _load_yaml(data_yaml: str) -> dict:
-    from ultralytics.data.utils import check_det_dataset
+    from shapenas.ultralytics.data import load_dataset_yaml
 
     try:
-        return check_det_dataset(data_yaml)
+        return load_dataset_yaml(data_yaml)
     except Exception as error:  # it raises FileNotFoundError, SyntaxError, TypeError, YAML errors...
         raise UserError(f"data: {data_yaml!r}: {_first_line(error)}") from None
 
@@ -42,13 +42,14 @@ def _listed_images(list_file: Path) -> list[Path]:
 
 def image_files(split: str, source: str | list) -> list[Path]:
     """The image files of one split as Ultralytics finds them: folders searched recursively, `.txt` lists read."""
-    from ultralytics.data.utils import IMG_FORMATS
+    from shapenas.ultralytics.data import image_suffixes
 
+    suffixes = image_suffixes()
     files: list[Path] = []
     for entry in source if isinstance(source, list) else [source]:
         path = Path(entry)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
+            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in suffixes)
         elif path.is_file() and path.suffix == ".txt":
             files += _listed_images(path)
         elif path.is_file():
@@ -60,24 +61,14 @@ def image_files(split: str, source: str | list) -> list[Path]:
     return files
 
 
-def _pil_open(path: Path):
-    """PIL's own `Image.open`: Ultralytics patches it to pip-install a HEIF plugin whenever PIL cannot identify a
-    file, which a damaged PNG or JPEG must not trigger; HEIF files still go through the patch."""
-    from PIL import Image
-
-    if path.suffix.lower() in (".heic", ".heif"):
-        return Image.open(path)
-    from ultralytics.utils import patches
-
-    return getattr(patches, "_image_open", Image.open)(path)
-
-
 def image_problem(path: Path) -> str | None:
     """Why Ultralytics would skip this image (missing, unreadable, corrupt, too small), or None."""
     from PIL import UnidentifiedImageError
 
+    from shapenas.ultralytics.data import open_image
+
     try:
-        with _pil_open(path) as image:
+        with open_image(path) as image:
             image.verify()
             width, height = image.size
     except FileNotFoundError:

@@ -6,7 +6,7 @@ from typing import Any
 
 from shapenas.cost import model_cost
 from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
-from shapenas.ultralytics_bridge import BuildError, build_model
+from shapenas.ultralytics.build import BuildError, build_model
 
 
 class CostEvaluator(Evaluator):

@@ -18,7 +18,7 @@ from shapenas.modules.akconv_shapes import ascii_grid
 from shapenas.search.coordination import wait_for_earlier_twins
 from shapenas.spaces import SearchSpace
 from shapenas.spaces.candidate import Candidate
-from shapenas.ultralytics_bridge import model_file_stem
+from shapenas.ultralytics.build import model_file_stem
 
 # Attributes copied from a trained twin; the rest (candidate, yaml, preset) are the trial's own.
 RESULT_ATTRS = ("map50_95", "map50", "epoch_map50_95", "epoch_map50", "train_seconds", "device", "weights")

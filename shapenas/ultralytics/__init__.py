@@ -1,0 +1,13 @@
+"""The one place that knows Ultralytics internals; the rest of shapenas goes through these small modules.
+
+- `build`: YAML rows naming our modules become layers (a `parse_model` wrapper and stock stand-ins), `build_model`,
+  model YAML loading and file naming.
+- `probe`: the channels entering given layers, read from one small forward pass.
+- `introspect`: what shapenas reads from a built model (layers, stride, input channels, a layer's convolution).
+- `trainer` and `metrics`: what shapenas reads from a trainer, and Ultralytics' metric key names.
+- `callbacks`: trainer callbacks (ODConv's temperature schedule).
+- `data`, `cfg`, `logs`: dataset YAML checks and image files, train-argument checks, Ultralytics' logger.
+
+`tests/test_ultralytics_seam.py` pins every Ultralytics name these import and every attribute they read, so an
+Ultralytics upgrade that changes one fails there first. Nothing outside this package imports `ultralytics`.
+"""
