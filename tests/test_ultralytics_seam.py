@@ -13,6 +13,7 @@ import importlib
 import inspect
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import PIL.Image
 import pytest
@@ -26,7 +27,7 @@ from shapenas.modules import MODULES, ODConv, temperature_at
 from shapenas.ultralytics import cfg, data, introspect, metrics
 from shapenas.ultralytics import trainer as trainers
 from shapenas.ultralytics.build import build_model, load_model_yaml, model_file_stem
-from shapenas.ultralytics.callbacks import EVENTS, add_temperature_schedule
+from shapenas.ultralytics.callbacks import EVENTS, TemperatureSchedule, add_temperature_schedule
 
 PACKAGE = Path(shapenas.__file__).parent
 SEAM = PACKAGE / "ultralytics"
@@ -152,6 +153,20 @@ def test_add_temperature_schedule_registers_every_event_on_a_real_model():
         registered == set(EVENTS) == {"on_train_start", "on_train_epoch_start", "on_train_batch_start", "on_train_end"}
     )
     assert schedule.share == 0.2
+
+
+def test_the_schedule_reaches_a_wrapped_model_and_its_ema():
+    """Under DDP/DP the trainer's model is a wrapper holding the real one as `.module` (no multi-process training
+    here: a DataParallel wrapper on a trainer-shaped object stands in); the schedule must still reach every ODConv."""
+    model = torch.nn.Sequential(ODConv(8, 8), torch.nn.Sequential(ODConv(8, 8, 1)))
+    ema = torch.nn.Sequential(ODConv(8, 8))
+    trainer = SimpleNamespace(model=torch.nn.DataParallel(model), ema=SimpleNamespace(ema=ema))
+    assert trainers.trained_models(trainer) == [model, ema]
+    schedule = TemperatureSchedule(share=0.5)
+    schedule.step, schedule.total = 10, 50  # resumed at batch 10 of 50, annealing over 25
+    schedule.on_train_batch_start(trainer)
+    temperatures = [m.temperature for m in [*model.modules(), *ema.modules()] if isinstance(m, ODConv)]
+    assert temperatures == pytest.approx([30 - 29 * 10 / 25] * 3)
 
 
 class _StopAfterFirstEpoch(Exception):
