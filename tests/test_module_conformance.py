@@ -289,17 +289,3 @@ def test_extra_macs_non_negative_int_per_sample(case):
             macs.append(m.extra_macs(x, m(x)))
     assert all(type(v) is int and v >= 0 for v in macs), macs
     assert macs[0] == 0 and macs[1] > 0 and macs[2] == 3 * macs[1], macs  # a per-sample cost
-
-
-@pytest.mark.parametrize("name", [name for name in MODULES if "k" in MODULES[name].after_channels])
-@pytest.mark.parametrize("k", [1, 3, 5])
-@pytest.mark.parametrize("s", [1, 2])
-def test_kernel_size_output_size(name, k, s):
-    """Odd H, W at every kernel size the module takes: the size of nn.Conv2d(k, s, padding=k // 2)."""
-    try:
-        m = create_module(name, 8, 12, k, s)
-    except ValueError as error:  # SPConv defines only k=3: it must say so
-        assert f"got {k}" in str(error) and k != 3
-        return
-    y = m(torch.randn(2, 8, 9, 7))
-    assert y.shape == (2, 12, (9 - 1) // s + 1, (7 - 1) // s + 1)

@@ -40,6 +40,20 @@ def test_create_module_builds_from_the_default_row(name):
     assert module(torch.randn(1, c, 8, 8)).shape[1] == c
 
 
+@pytest.mark.parametrize("name", [name for name in MODULES if "k" in MODULES[name].after_channels])
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("s", [1, 2])
+def test_kernel_size_output_size(name, k, s):
+    """Odd H, W at every kernel size the module takes: the size of nn.Conv2d(k, s, padding=k // 2)."""
+    try:
+        m = create_module(name, 8, 12, k, s)
+    except ValueError as error:  # SPConv defines only k=3: it must say so
+        assert f"got {k}" in str(error) and k != 3
+        return
+    y = m(torch.randn(2, 8, 9, 7))
+    assert y.shape == (2, 12, (9 - 1) // s + 1, (7 - 1) // s + 1)
+
+
 def test_yaml_layout_matches_spec_section_3():
     layouts = {name: spec.yaml_args for name, spec in MODULES.items()}
     assert layouts == {
