@@ -139,7 +139,7 @@ SCALED = ModuleSpec(
     "conv",
     ("c2", "k", "s", "gain"),
     "scaled_conv",
-    (Searched("gain", (0.5, 2.0), Values("numbers", 0.0, 4.0), "gain", "a"),),
+    (Searched("gain", (0.5, 2.0), Values("numbers", 0.0, 4.0), short="a"),),
 )
 
 

@@ -42,17 +42,17 @@ class Values:
 
 @dataclass(frozen=True)
 class Searched:
-    """One key of the module's `space.<config_key>` config section.
+    """One key of the module's `space.<config_key>` config section, with its default and what it accepts.
 
-    `param` is the constructor argument its values feed (None for a setting of the space only, such as AKConv's shape
-    families); `short` prefixes the value in the summary text (ODConv(K4)).
+    `argument`: the key names a constructor argument whose values the search offers (False for a setting of the space
+    alone, such as AKConv's shape families); `short` prefixes the value in the summary text (ODConv(K4)).
     """
 
     key: str
     default: Any
     values: Values
-    param: str | None = None
     short: str = ""
+    argument: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class ModuleSpec:
     def describe(self, params: Mapping[str, Any], label: str = "") -> str:
         if self.summary is not None:
             return self.summary(params, label)
-        shorts = {s.param: s.short for s in self.searched if s.param}
+        shorts = {s.key: s.short for s in self.searched if s.argument}
         return f"{self.name}({','.join(f'{shorts.get(k, k)}{v}' for k, v in params.items())})"
 
 
@@ -133,61 +133,38 @@ def _dysample_summary(params: Mapping[str, Any], label: str) -> str:
     return f"DySample({params['style']},g{params['groups']}{',dyscope' if params.get('dyscope') else ''})"
 
 
-MODULES: dict[str, ModuleSpec] = {
-    spec.name: spec
-    for spec in (
-        ModuleSpec(
-            "AKConv",
-            AKConv,
-            "conv",
-            ("c2", "num_param", "s", "shape"),
-            "akconv",
-            (
-                Searched("num_param", (3, 9), Values("int_range", 2, 64), "num_param"),
-                Searched("shapes", (*FAMILIES, FREE_SHAPE), Values("choices", choices=(*FAMILIES, FREE_SHAPE))),
-                Searched("window", 5, Values("int", 2, 9)),
-            ),
-            summary=_akconv_summary,
-        ),
-        ModuleSpec(
-            "ODConv",
-            ODConv,
-            "conv",
-            ("c2", "k", "s", "kernel_num", "reduction"),
-            "odconv",
-            (Searched("kernel_num", (1, 2, 4), Values("ints", 1, 16), "kernel_num", "K"),),
-        ),
-        ModuleSpec(
-            "SPConv",
-            SPConv,
-            "conv",
-            ("c2", "k", "s", "ratio"),
-            "spconv",
-            (Searched("ratio", (0.25, 0.5, 0.75), Values("numbers", 0.0, 0.99), "ratio", "r"),),
-        ),
-        ModuleSpec(
-            "DynamicConv",
-            DynamicConv,
-            "conv",
-            ("c2", "k", "s", "num_experts"),
-            "dynamic_conv",
-            (Searched("num_experts", (2, 4), Values("ints", 1, 16), "num_experts", "E"),),
-        ),
-        ModuleSpec(
-            "DySample",
-            DySample,
-            "upsample",
-            ("scale", "style", "groups", "dyscope"),
-            "dysample",
-            (
-                Searched("style", ("lp", "pl"), Values("choices", choices=("lp", "pl")), "style"),
-                Searched("groups", (1, 2, 4, 8), Values("ints", 1, 64), "groups"),
-                Searched("dyscope", False, Values("flag"), "dyscope"),
-            ),
-            summary=_dysample_summary,
-        ),
-    )
-}
+# The keys of each module's `space.<config_key>` config section: the values a search offers, and their defaults.
+AKCONV_KEYS = (
+    Searched("num_param", (3, 9), Values("int_range", 2, 64)),
+    Searched("shapes", (*FAMILIES, FREE_SHAPE), Values("choices", choices=(*FAMILIES, FREE_SHAPE)), argument=False),
+    Searched("window", 5, Values("int", 2, 9), argument=False),
+)
+ODCONV_KEYS = (Searched("kernel_num", (1, 2, 4), Values("ints", 1, 16), short="K"),)
+SPCONV_KEYS = (Searched("ratio", (0.25, 0.5, 0.75), Values("numbers", 0.0, 0.99), short="r"),)
+DYNAMIC_CONV_KEYS = (Searched("num_experts", (2, 4), Values("ints", 1, 16), short="E"),)
+DYSAMPLE_KEYS = (
+    Searched("style", ("lp", "pl"), Values("choices", choices=("lp", "pl"))),
+    Searched("groups", (1, 2, 4, 8), Values("ints", 1, 64)),
+    Searched("dyscope", False, Values("flag")),
+)
+
+# name, class, kind, YAML row layout (SPEC.md section 3), config key, searched keys, summary
+_SPECS = (
+    ModuleSpec("AKConv", AKConv, "conv", ("c2", "num_param", "s", "shape"), "akconv", AKCONV_KEYS, _akconv_summary),
+    ModuleSpec("ODConv", ODConv, "conv", ("c2", "k", "s", "kernel_num", "reduction"), "odconv", ODCONV_KEYS),
+    ModuleSpec("SPConv", SPConv, "conv", ("c2", "k", "s", "ratio"), "spconv", SPCONV_KEYS),
+    ModuleSpec("DynamicConv", DynamicConv, "conv", ("c2", "k", "s", "num_experts"), "dynamic_conv", DYNAMIC_CONV_KEYS),
+    ModuleSpec(
+        "DySample",
+        DySample,
+        "upsample",
+        ("scale", "style", "groups", "dyscope"),
+        "dysample",
+        DYSAMPLE_KEYS,
+        _dysample_summary,
+    ),
+)
+MODULES: dict[str, ModuleSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def module_spec(name: str) -> ModuleSpec:

@@ -172,11 +172,11 @@ OptionMaker = Callable[[ModuleSpec, Slot, dict, list[Dropped]], ModuleOption | N
 
 def _value_option(spec: ModuleSpec, slot: Slot, section: dict, dropped: list[Dropped]) -> ModuleOption | None:
     """The default: the module's one searched constructor argument, its configured values that build here."""
-    searched = [key for key in spec.searched if key.param]
+    searched = [key.key for key in spec.searched if key.argument]
     if len(searched) != 1:
         raise ValueError(f"{spec.name}: searches {len(searched)} arguments; give it an option class in choices.py")
-    param = searched[0].param
-    values = [v for v in section[searched[0].key] if _builds(spec, slot, {param: v}, dropped)]
+    param = searched[0]
+    values = [v for v in section[param] if _builds(spec, slot, {param: v}, dropped)]
     return ValueOption(spec, param, values) if values else None
 
 
