@@ -22,7 +22,7 @@ from shapenas.modules.dysample import DySample
 from shapenas.modules.odconv import ODConv
 from shapenas.modules.spconv import SPConv
 
-__all__ = ["MODULES", "ModuleSpec", "Searched", "Values", "create_module", "module_spec"]
+__all__ = ["KINDS", "MODULES", "ModuleSpec", "Searched", "Values", "create_module", "module_spec"]
 
 KINDS = {"conv": "Conv", "upsample": "nn.Upsample"}  # kind -> the stock Ultralytics module it replaces
 
