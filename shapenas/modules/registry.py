@@ -8,6 +8,7 @@ searched values, and the summary text), the `space.<config_key>` config sections
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,7 +65,9 @@ class ModuleSpec:
     - `searched`: its `space.<config_key>` config keys; `config_key` also names its Optuna parameters
       (`L<layer>.<config_key>.<name>`).
     - `summary`: the short text of a chosen module, from its parameters and label (None: `Name(<short><value>,...)`).
-    - `init_from(module, replaced_layer)`: initialise from the stock layer it replaces (None until issue 10).
+    - `init_from(module, *replaced, x=None, generator=None)`: start computing what the trained stock layer it replaces
+      computed: a conv module from that layer's `(conv, bn)`, an upsample module from the `nn.Upsample`; `x` is a
+      sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`).
     - `fuse(module)`: fold its BatchNorm for inference (None until issue 12).
     """
 
@@ -75,7 +78,7 @@ class ModuleSpec:
     config_key: str
     searched: tuple[Searched, ...] = ()
     summary: Callable[[Mapping[str, Any], str], str] | None = None
-    init_from: Callable[[nn.Module, nn.Module], None] | None = None
+    init_from: Callable[..., None] | None = None
     fuse: Callable[[nn.Module], None] | None = None
     defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
@@ -164,6 +167,15 @@ _SPECS = (
         _dysample_summary,
     ),
 )
+# every module starts from the layer it replaces with its own method (the same keywords for all)
+_INIT_FROM = {
+    "AKConv": AKConv.init_from_conv,
+    "ODConv": ODConv.init_from_conv,
+    "SPConv": SPConv.init_from_conv,
+    "DynamicConv": DynamicConv.init_from_conv,
+    "DySample": DySample.init_from_upsample,
+}
+_SPECS = tuple(dataclasses.replace(spec, init_from=_INIT_FROM[spec.name]) for spec in _SPECS)
 MODULES: dict[str, ModuleSpec] = {spec.name: spec for spec in _SPECS}
 
 
