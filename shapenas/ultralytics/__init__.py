@@ -7,6 +7,8 @@
 - `trainer` and `metrics`: what shapenas reads from a trainer, and Ultralytics' metric key names.
 - `callbacks`: trainer callbacks (ODConv's temperature schedule).
 - `data`, `cfg`, `logs`: dataset YAML checks and image files, train-argument checks, Ultralytics' logger.
+- `inherit`: starting a candidate from a trained parent (`inherit_weights`); `checkpoint`: reading checkpoints
+  without running code, and comparing architectures; `images`: a few real images for probing layers.
 
 `tests/test_ultralytics_seam.py` pins every Ultralytics name these import and every attribute they read, so an
 Ultralytics upgrade that changes one fails there first. Nothing outside this package imports `ultralytics`.
