@@ -174,6 +174,18 @@ def _resolve_data(value: str | None, folder: Path) -> str | None:
     return str((folder / Path(value).expanduser()).resolve())
 
 
+def _resolve_parent(value: str, folder: Path) -> str:
+    """`train`, or the checkpoint's absolute path when it is found next to the config or in the current folder.
+
+    A path that is not found here is kept as given: a study read back on another machine already holds its parent in
+    the artifact store. `shapenas search` checks the file before it creates a study.
+    """
+    if value == "train":
+        return value
+    path = _resolve_file(value, folder)
+    return str(path) if path else value
+
+
 def require_data(config: Config) -> str:
     """The dataset YAML a command that trains needs; `UserError` when it is missing."""
     if config.data is None:
@@ -200,6 +212,7 @@ def _build(tree: dict, folder: Path) -> Config:
     if scale:
         model["scale"] = scale
     sections = {name: tree[name] for name in ("space", "constraints", "proxy", "search")}
+    sections["proxy"]["parent"] = _resolve_parent(sections["proxy"]["parent"], folder)
     return Config(base, scale, _resolve_data(tree["data"], folder), folder=str(folder), base_yaml=model, **sections)
 
 

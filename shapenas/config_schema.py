@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
         "workers": 0,
         "cache": False,
         "train_args": {},
+        "init": "scratch",
+        "parent": "train",
+        "parent_epochs": 10,
+        "parent_args": {},
     },
     "search": {
         "trials": 8,
@@ -178,6 +182,7 @@ def off_or(*choices: str) -> Validator:
 MANAGED_TRAIN_ARGS = frozenset(
     {
         "data",
+        "pretrained",
         "epochs",
         "imgsz",
         "batch",
@@ -259,6 +264,10 @@ VALIDATORS: dict[str, Validator] = {
     "proxy.workers": integer(0),
     "proxy.cache": one_of(False, True, "ram", "disk"),
     "proxy.train_args": train_args,
+    "proxy.init": one_of("scratch", "parent"),
+    "proxy.parent": text,
+    "proxy.parent_epochs": integer(1),
+    "proxy.parent_args": train_args,
     "search.trials": integer(1),
     "search.sampler": one_of(*SAMPLERS),
     "search.seed": optional(integer(0)),

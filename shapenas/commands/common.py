@@ -34,10 +34,32 @@ def run_dir(study_name: str) -> Path:
     return DEFAULT_RUN_ROOT / study_name
 
 
+def add_artifacts_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifacts",
+        metavar="DIR|s3://BUCKET",
+        help="where the study keeps the files every machine needs (its parent checkpoint): a folder (shared by the "
+        "machines) or s3://BUCKET; default: the one the study was created with, else runs/shapenas/artifacts",
+    )
+
+
 def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
     """(study, config) for commands that read or continue a study; `UserError` when it is not there."""
+    study, config, _ = open_study_and_storage(args, heartbeat)
+    return study, config
+
+
+def open_study_and_storage(args: argparse.Namespace, heartbeat: int = 30):
+    """(study, config, storage) for commands that train: the parent is made through the same storage."""
     storage = open_storage(args.storage, heartbeat, create=False)
-    return load_existing(storage, args.study)
+    return (*load_existing(storage, args.study), storage)
+
+
+def prepared_parent(study, storage, config: Config, data: str, args: argparse.Namespace):
+    """The parent candidates start from (`proxy.init: parent`), made first if the study has none; else None."""
+    from shapenas.search.parent import prepare_parent
+
+    return prepare_parent(study, storage, config, data, run_dir(study.study_name), args.artifacts)
 
 
 def checked_data(config: Config) -> str:

@@ -6,9 +6,18 @@ import argparse
 from pathlib import Path
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, checked_data, run_dir
+from shapenas.commands.common import (
+    add_artifacts_argument,
+    add_heartbeat_argument,
+    add_study_arguments,
+    checked_data,
+    prepared_parent,
+    run_dir,
+)
 from shapenas.config import load_config
 from shapenas.search import pareto
+from shapenas.search.artifacts import LOCATION_ATTR
+from shapenas.search.parent import check_parent_config
 from shapenas.search.runner import enqueue_presets, run_trials
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
@@ -36,20 +45,26 @@ class SearchCommand(Command):
         )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
+        add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
         config = load_config(args.config, overrides)
-        checked_data(config)
+        data = checked_data(config)
         space = SearchSpace(config)  # validates slot-dependent settings before anything is written
+        check_parent_config(config, data)  # a parent checkpoint must be the base's, before a study exists
         name = args.study or Path(args.config).stem
-        study, created = create_or_continue(config, open_storage(args.storage, args.heartbeat), name)
+        storage = open_storage(args.storage, args.heartbeat)
+        study, created = create_or_continue(config, storage, name)
         if created:
             enqueue_presets(study, space)
+            if args.artifacts:  # later commands (resume, workers) default to the same place
+                study.set_user_attr(LOCATION_ATTR, args.artifacts)
         if args.create_only:
             state = "created" if created else "already exists"
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
-        run_trials(study, config, run_dir(name), config.search["trials"])
+        parent = prepared_parent(study, storage, config, data, args)
+        run_trials(study, config, run_dir(name), config.search["trials"], parent)
         print_front(study)
         return 0

@@ -12,10 +12,12 @@ import sys
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
+    add_artifacts_argument,
     add_heartbeat_argument,
     add_study_arguments,
     checked_data,
-    open_existing_study,
+    open_study_and_storage,
+    prepared_parent,
     run_dir,
 )
 from shapenas.commands.search import print_front
@@ -46,6 +48,8 @@ def _child_command(args: argparse.Namespace, study_name: str) -> list[str]:
         command += ["--storage", args.storage]
     if args.trials is not None:
         command += ["--trials", str(args.trials)]
+    if args.artifacts:
+        command += ["--artifacts", args.artifacts]
     return command
 
 
@@ -73,6 +77,7 @@ class WorkerCommand(Command):
             help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU",
         )
         add_heartbeat_argument(parser)
+        add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search.pool import run_pool, worker_pins
@@ -82,20 +87,20 @@ class WorkerCommand(Command):
         per_device = 1 if args.workers_per_device is None else args.workers_per_device
         pins = worker_pins(args.devices, per_device) if pool else []
         # Checked here once, so that a bad study or dataset is one error, not one per worker process.
-        study, config = open_existing_study(args, args.heartbeat)
-        checked_data(config)
+        study, config, storage = open_study_and_storage(args, args.heartbeat)
+        data = checked_data(config)
         if pool:
             return run_pool(_child_command(args, study.study_name), pins)
-        return self._work(study, config, args)
+        return self._work(study, config, args, prepared_parent(study, storage, config, data, args))
 
     @staticmethod
-    def _work(study, config, args: argparse.Namespace) -> int:
+    def _work(study, config, args: argparse.Namespace, parent) -> int:
         from shapenas.search.runner import run_trials
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
         study.sampler = make_sampler({**config.search, "seed": None})
         total = args.trials if args.trials is not None else config.search["trials"]
-        finished = run_trials(study, config, run_dir(study.study_name), total)
+        finished = run_trials(study, config, run_dir(study.study_name), total, parent)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "

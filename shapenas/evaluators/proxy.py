@@ -58,13 +58,49 @@ class _EpochRecorder:
         )
 
 
-class ProxyTrainer(Evaluator):
-    """Trains for `proxy` = {epochs, imgsz, batch, fraction, seed, device, workers, cache} on `data`."""
+class _StartsFromInherited:
+    """Ultralytics callback: fails the run unless the trainer's model starts from the inherited weights.
 
-    def __init__(self, proxy: dict, data: str, odconv_anneal_share: float = 0.1):
+    `train()` builds the model it trains anew and loads weights into it; if a future Ultralytics stopped doing that
+    for an in-memory model, the candidate would silently train from scratch. Checked once, at `on_train_start`.
+    """
+
+    def __init__(self, model):
+        self.expected = _fingerprint(model)
+
+    def on_train_start(self, trainer) -> None:
+        got = _fingerprint(trainers.trained_models(trainer)[0])
+        if got.shape != self.expected.shape or not torch.allclose(got, self.expected.to(got.device), rtol=1e-6):
+            raise EvaluationFailed("the trainer did not start from the inherited weights")
+
+
+def _fingerprint(model) -> torch.Tensor:
+    """One sum per state-dict tensor, in float64."""
+    return torch.stack([t.detach().double().sum() for t in model.state_dict().values()])
+
+
+class ProxyTrainer(Evaluator):
+    """Trains for `proxy` = {epochs, imgsz, batch, fraction, seed, device, workers, cache, ...} on `data`.
+
+    With a `parent` (a trained DetectionModel of the base), every candidate first inherits from it
+    (`shapenas.inherit_weights`; `probe` images measure the swapped layers' errors), then fine-tunes.
+    """
+
+    def __init__(self, proxy: dict, data: str, parent=None, probe=None, odconv_anneal_share: float = 0.1):
         self.proxy = dict(proxy)
         self.data = str(data)
+        self.parent, self.probe = parent, probe
         self.odconv_anneal_share = odconv_anneal_share
+
+    def _inherit(self, model) -> list[dict] | None:
+        """Start `model` (a YOLO) from the parent; returns the per-layer records, None without a parent."""
+        if self.parent is None:
+            return None
+        from shapenas.ultralytics.inherit import detection_model, train_from_parent
+
+        records = train_from_parent(model, self.parent, self.probe, seed=self.proxy["seed"])
+        trainers.add_callbacks(model, {"on_train_start": _StartsFromInherited(detection_model(model)).on_train_start})
+        return [record.to_dict() for record in records]
 
     def train_args(self, folder: Path, device: str) -> dict[str, Any]:
         p = self.proxy
@@ -98,9 +134,13 @@ class ProxyTrainer(Evaluator):
     def evaluate(self, job: Job) -> dict[str, Any]:
         device = resolve_device(self.proxy["device"])
         try:
-            model = yolo_model(self._write_model_yaml(job))
+            # Seeded: a warm candidate keeps a few of its own initial weights (ODConv's squeeze), the same every time.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.proxy["seed"])
+                model = yolo_model(self._write_model_yaml(job))
         except BuildError as error:
             raise EvaluationFailed(f"build error: {error}") from None
+        layer_init = self._inherit(model)
         recorder = _EpochRecorder(job)
         recorder.register(model)
         add_temperature_schedule(model, share=self.odconv_anneal_share)
@@ -111,7 +151,8 @@ class ProxyTrainer(Evaluator):
             if "out of memory" not in str(error).lower() and "ALLOC_FAILED" not in str(error):
                 raise
             raise EvaluationFailed(f"CUDA out of memory: {str(error).splitlines()[0]}") from None
-        return self._result(trainers.last_trainer(model), recorder, device, time.perf_counter() - start)
+        result = self._result(trainers.last_trainer(model), recorder, device, time.perf_counter() - start)
+        return result if layer_init is None else {**result, "layer_init": layer_init}
 
     @staticmethod
     def _result(trainer, recorder: _EpochRecorder, device: str, seconds: float) -> dict[str, Any]:

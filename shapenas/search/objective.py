@@ -21,7 +21,16 @@ from shapenas.spaces.candidate import Candidate
 from shapenas.ultralytics.build import model_file_stem
 
 # Attributes copied from a trained twin; the rest (candidate, yaml, preset) are the trial's own.
-RESULT_ATTRS = ("map50_95", "map50", "epoch_map50_95", "epoch_map50", "train_seconds", "device", "weights")
+RESULT_ATTRS = (
+    "map50_95",
+    "map50",
+    "epoch_map50_95",
+    "epoch_map50",
+    "train_seconds",
+    "device",
+    "weights",
+    "layer_init",
+)
 
 
 def akconv_grids(candidate: Candidate) -> dict[str, str]:

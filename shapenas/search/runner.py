@@ -68,9 +68,11 @@ def _epoch_hook(config: Config, progress: Progress):
     return on_epoch
 
 
-def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
+def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress, parent=None) -> Objective:
+    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch)."""
     data = require_data(config)
-    proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy["imgsz"])
+    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
+    proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.proxy["imgsz"])
     return Objective(
         space,
         cost,
@@ -82,7 +84,7 @@ def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: 
     )
 
 
-def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:
+def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int, parent=None) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
     Other processes may work on the same study at the same time: one trial at a time, each within the budget
@@ -90,7 +92,7 @@ def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -
     """
     space = SearchSpace(config)
     progress = Progress(total)
-    objective = make_objective(config, space, run_dir, progress)
+    objective = make_objective(config, space, run_dir, progress, parent)
 
     def within_budget(trial: optuna.Trial) -> tuple[float, float]:
         check_budget(trial, total)

@@ -57,4 +57,6 @@ def open_storage(url: str | None, heartbeat_seconds: int = 30, create: bool = Tr
 
 
 def existing_study_names(storage) -> list[str]:
-    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    """The searches in the storage (the companion studies that make parents are not searches)."""
+    names = optuna.get_all_study_names(storage)
+    return [name for name in names if not name.endswith(":shapenas-parent")]
