@@ -42,18 +42,28 @@ def fixed_candidates(space, count: int, seed: int):
     return list(picked.items())
 
 
-def train(config, candidate, folder: Path, **proxy_changes) -> dict:
-    """One proxy training of `candidate` with the config's proxy budget, changed by `proxy_changes`."""
+def train(config, candidate, folder: Path, parent=None, **proxy_changes) -> dict:
+    """One proxy training of `candidate` with the config's proxy budget, changed by `proxy_changes`; started from
+    `parent` (a `shapenas.search.parent.Parent`) when given."""
     from shapenas.config import require_data
     from shapenas.evaluators import Job, ProxyTrainer
-    from shapenas.spaces import SearchSpace
     from shapenas.ultralytics.build import model_file_stem
 
-    space = SearchSpace(config)
-    proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config))
+    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
+    proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config), **inherit)
     start = time.perf_counter()
-    result = proxy.evaluate(Job(space.render(candidate), folder, model_file_stem(config.base, config.scale)))
+    # rendered with the dataset's class count, as a search does (a parent's head must fit it)
+    result = proxy.evaluate(Job(candidate_yaml(config, candidate), folder, model_file_stem(config.base, config.scale)))
     return {**result, "wall_seconds": time.perf_counter() - start}
+
+
+def candidate_yaml(config, candidate) -> dict:
+    """The model YAML a search trains for `candidate`: rendered, with the dataset's class count."""
+    from shapenas.config import require_data
+    from shapenas.data.check import class_count
+    from shapenas.spaces import SearchSpace
+
+    return {**SearchSpace(config).render(candidate), "nc": class_count(require_data(config))}
 
 
 def rank_correlations(a: list[float], b: list[float]) -> tuple[float, float]:
