@@ -85,8 +85,9 @@ def hypervolume_2d(points: list[tuple[float, float]], worst_gflops: float) -> fl
     return area
 
 
-def one_search(config, folder: Path):
-    """A real shapenas search in an in-memory storage; returns its study."""
+def one_search(config, folder: Path, parent=None):
+    """A real shapenas search in an in-memory storage, its candidates started from `parent` when given (a
+    `shapenas.search.parent.Parent`); returns its study."""
     import optuna
 
     from shapenas.search.runner import enqueue_presets, run_trials
@@ -95,8 +96,31 @@ def one_search(config, folder: Path):
 
     study, _ = create_or_continue(config, optuna.storages.InMemoryStorage(), "bench")
     enqueue_presets(study, SearchSpace(config))
-    run_trials(study, config, folder, config.search["trials"])
+    run_trials(study, config, folder, config.search["trials"], parent)
     return study
+
+
+def bench_parent(config, folder: Path):
+    """The `Parent` a benchmark's warm runs start from: trained once into `folder` (`proxy.parent_epochs`,
+    `proxy.parent_args`) and reused by later runs of the benchmark."""
+    import json
+
+    from shapenas.config import require_data
+    from shapenas.search.parent import Parent, train_parent
+    from shapenas.ultralytics.checkpoint import load_detection_model
+    from shapenas.ultralytics.images import probe_batch
+
+    data = require_data(config)
+    record_file = folder / "parent.json"
+    if record_file.exists():
+        record = json.loads(record_file.read_text())
+    else:
+        path, record = train_parent(config, data, folder)
+        record["path"] = str(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        record_file.write_text(json.dumps(record))
+        print(json.dumps({"parent": record}), flush=True)
+    return Parent(load_detection_model(record["path"]), probe_batch(data, config.proxy["imgsz"]), record)
 
 
 def front_points(study) -> list[tuple[float, float]]:

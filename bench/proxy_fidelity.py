@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from common import bench_parser, candidate_yaml, quiet, train
+from common import bench_parent, bench_parser, candidate_yaml, quiet, train
 from fidelity_candidates import fixed_list
 from ranking import bootstrap_interval, correlations, front_overlap, top_overlap
 
@@ -61,25 +61,6 @@ class Results:
             handle.write(json.dumps(line) + "\n")
         self.lines.append(line)
         print(json.dumps(line), flush=True)
-
-
-def load_parent(config, folder: Path):
-    """The bench's parent: trained once into `folder` and reused by later runs."""
-    from shapenas.config import require_data
-    from shapenas.search.parent import Parent, train_parent
-    from shapenas.ultralytics.checkpoint import load_detection_model
-    from shapenas.ultralytics.images import probe_batch
-
-    data = require_data(config)
-    record_file = folder / "parent.json"
-    if record_file.exists():
-        record = json.loads(record_file.read_text())
-    else:
-        path, record = train_parent(config, data, folder)
-        record["path"] = str(path)
-        record_file.write_text(json.dumps(record))
-        print(json.dumps({"parent": record}), flush=True)
-    return Parent(load_detection_model(record["path"]), probe_batch(data, config.proxy["imgsz"]), record)
 
 
 def run_all(config, candidates, runs: dict[str, tuple[dict, int]], results: Results, folder: Path, parent) -> None:
@@ -147,7 +128,7 @@ def main() -> None:
     candidates = fixed_list(SearchSpace(config))[: args.limit]
     runs = {name: (changes, 0) for name, changes in ARMS.items()} | references(args.long_epochs)
     results, folder = Results(Path(args.results)), Path(args.work)
-    run_all(config, candidates, runs, results, folder, load_parent(config, folder))
+    run_all(config, candidates, runs, results, folder, bench_parent(config, folder))
     report([name for name, _ in candidates], results, runs)
 
 
