@@ -42,7 +42,8 @@ PLAIN_SIDE = """
 import json, sys, time, yaml
 from ultralytics import YOLO
 from shapenas.config import load_config, require_data
-from shapenas.evaluators.proxy import ProxyTrainer, resolve_device
+from shapenas.devices import resolve_device
+from shapenas.evaluators.proxy import ProxyTrainer
 from shapenas.spaces import SearchSpace
 config = load_config(sys.argv[1], sys.argv[3:])
 space = SearchSpace(config)

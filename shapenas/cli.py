@@ -26,6 +26,9 @@ def _commands() -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="shapenas", description="Search YOLO detectors by AKConv shapes and module placement.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Ultralytics' own training output")
+    parser.add_argument(
+        "--debug", action="store_true", help="on bad input, raise with the full traceback instead of one line"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for command in _commands():
         command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         with signals_raise():
             return int(args.handler.run(args) or 0)
     except UserError as error:
+        if args.debug:
+            raise
         print(f"shapenas {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM raised as `Interrupted`

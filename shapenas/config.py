@@ -20,7 +20,7 @@ from typing import Any, Callable
 import yaml
 
 from shapenas.config_schema import DEFAULTS, VALIDATORS, check_cross_keys
-from shapenas.errors import UserError
+from shapenas.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,8 @@ def _load_base(value: str, folder: Path) -> tuple[str, dict]:
             f"base: no model YAML {value!r} (not a file next to the config or in the current folder, "
             f"nor an Ultralytics model name such as yolov8n.yaml)"
         ) from None
-    except Exception as error:  # the file is there but unreadable (bad YAML, a folder, ...): say why, in one line
+    # There, but unreadable (a folder, not YAML, not a mapping; Ultralytics asserts the .yaml suffix): say why.
+    except (OSError, ValueError, TypeError, AssertionError) as error:
         raise UserError(f"base: cannot read {value!r} ({_yaml_reason(error)})") from None
     if not isinstance(model, dict) or not all(isinstance(model.get(key), list) for key in ("backbone", "head")):
         raise UserError(f"base: {value!r} is not a model YAML (it needs 'backbone' and 'head' lists)")
@@ -186,8 +187,10 @@ def require_data(config: Config) -> str:
 
         try:
             return str(check_yaml(config.data))
-        except (FileNotFoundError, OSError):
-            pass
+        except FileNotFoundError:
+            pass  # said below, in our words
+        except OSError as error:
+            raise UserError(f"data: cannot read {config.data!r} ({first_line(error)})") from None
     raise UserError(f"data: no such dataset YAML {config.data!r}")
 
 

@@ -10,7 +10,7 @@ import re
 from numbers import Integral, Real
 from typing import Any, Callable
 
-from shapenas.errors import UserError
+from shapenas.errors import UserError, first_line
 from shapenas.modules.akconv_shapes import FAMILIES
 
 FREE_SHAPE = "free"  # the AKConv shape "family" meaning: any N distinct points in a window
@@ -211,7 +211,7 @@ def train_args(key: str, value: Any) -> dict:
     try:
         check_cfg(dict(value), hard=True)
     except (TypeError, ValueError) as error:
-        raise UserError(f"{key}: {str(error).splitlines()[0]}") from None
+        raise UserError(f"{key}: {first_line(error)}") from None
     return dict(value)
 
 

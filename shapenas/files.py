@@ -1,4 +1,5 @@
-"""Writing output files whole or not at all: a crash or a bad path never leaves half a file."""
+"""Where shapenas writes, and writing output files whole or not at all: a crash or a bad path never leaves half a
+file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 from shapenas.errors import UserError
+
+# Everything shapenas writes unasked (the default study storage, trial folders, the dataset check's stamps) goes here,
+# relative to the current folder.
+RUN_ROOT = Path("runs") / "shapenas"
 
 
 def _check_folder(path: Path, option: str) -> None:

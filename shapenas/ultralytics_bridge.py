@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from shapenas.errors import ShapenasError
 from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv
 
 CONV_MODULES: dict[str, type[nn.Module]] = {
@@ -33,7 +34,7 @@ CUSTOM_MODULES = {**CONV_MODULES, **UPSAMPLE_MODULES}
 _PROBE_SIZE = 64
 
 
-class BuildError(ValueError):
+class BuildError(ShapenasError, ValueError):
     """A custom row cannot be built with the channels Ultralytics gives it; the message names the layer."""
 
 

@@ -20,6 +20,8 @@ import yaml
 from shapenas.cli import main
 from shapenas.config import load_config
 from shapenas.cost import yaml_cost
+from shapenas.data.check import STAMP_FOLDER
+from shapenas.errors import UserError
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
 from shapenas.spaces import SearchSpace
@@ -31,7 +33,7 @@ CONFIG = {
     "proxy": {"epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu"},
     "search": {"presets": ["baseline"]},
 }
-CACHE = Path("runs") / "shapenas" / "checked_datasets"  # the dataset check's cache of passed scans, not a result
+CACHE = STAMP_FOLDER  # the dataset check's cache of passed scans, not a result
 
 
 def _config(folder: Path, name: str, data, **search) -> Path:
@@ -160,6 +162,11 @@ BAD_INPUT = [
     ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
     ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),
     (
+        "config-device-not-here",
+        "search {dir}/other.yaml --storage {db} --set proxy.device=99",
+        ["proxy.device: GPU 99", "visible GPUs: "],
+    ),
+    (
         "config-differs-from-study",
         "search {dir}/other.yaml --storage {db} --study done",
         ["'done' exists with another"],
@@ -184,7 +191,13 @@ BAD_INPUT = [
         ["data: image", "missing.png' is missing"],
     ),
 ]
-SUBPROCESS_CASES = {"postgres-closed-port", "worker-study-not-found", "export-empty-front", "data-corrupt-image"}
+SUBPROCESS_CASES = {
+    "postgres-closed-port",
+    "worker-study-not-found",
+    "export-empty-front",
+    "data-corrupt-image",
+    "config-device-not-here",
+}
 
 
 def _unwritable_folder(folder: Path) -> Path | None:
@@ -242,3 +255,9 @@ def test_bad_input_fails_in_one_line_and_changes_nothing(world, case_id, command
     for text in expected:
         assert text in lines[0], (text, lines[0])
     assert (_storage_state(world), _files(world["dir"])) == before
+
+
+def test_debug_raises_bad_input_with_its_traceback(world, monkeypatch):
+    monkeypatch.chdir(world["dir"])
+    with pytest.raises(UserError, match=r"--storage 'redis://localhost/0'"):
+        main(["--debug", "pareto", "--storage", "redis://localhost/0"])

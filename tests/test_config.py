@@ -15,6 +15,7 @@ import yaml
 from shapenas.cli import main
 from shapenas.config import config_from_dict, load_config, require_data
 from shapenas.errors import UserError
+from shapenas.spaces import SearchSpace
 
 GOOD = {"base": "yolov8n.yaml"}
 
@@ -179,3 +180,15 @@ def test_to_dict_is_json_and_reloads(tmp_path):
 def test_scale_from_config_overrides_the_name():
     config = config_from_dict(_with(scale="s"))
     assert config.scale == "s" and config.base_yaml["scale"] == "s"
+
+
+def test_a_bug_in_our_own_slot_code_keeps_its_traceback(monkeypatch):
+    """Only Ultralytics refusing the base is a bad `base`; an error in shapenas's own code is not a user error."""
+    import shapenas.spaces.space as space_module
+
+    def broken(model_yaml, model=None):
+        raise ZeroDivisionError("a bug in the slot finder")
+
+    monkeypatch.setattr(space_module, "find_slots", broken)
+    with pytest.raises(ZeroDivisionError, match="a bug in the slot finder"):
+        SearchSpace(config_from_dict(GOOD))

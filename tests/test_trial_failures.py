@@ -58,3 +58,32 @@ def test_a_build_error_fails_the_candidate_with_the_layer_named(tmp_path):
     model_yaml["backbone"][0] = [-1, 1, "SPConv", [64, 3, 2, 0.5]]  # an RGB input cannot be split
     with pytest.raises(EvaluationFailed, match=r"build error: layer 0 SPConv"):
         CostEvaluator(64).evaluate(Job(model_yaml, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "error,reason",
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "CUDA out of memory"),
+        (RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"), "CUBLAS"),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), None),
+    ],
+    ids=["allocator", "cublas", "not-memory"],
+)
+def test_out_of_memory_fails_the_candidate_and_other_errors_propagate(tmp_path, monkeypatch, error, reason):
+    from ultralytics.engine.model import Model
+
+    from shapenas.evaluators import ProxyTrainer
+
+    def train(self, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Model, "train", train)
+    config = config_from_dict({"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"device": "cpu"}})
+    job = Job(SearchSpace(config).render(SearchSpace(config).baseline()), tmp_path, "yolov8n")
+    trainer = ProxyTrainer(config.proxy, "unused.yaml")
+    if reason is None:  # a bug, not a full GPU: it keeps its type and traceback
+        with pytest.raises(RuntimeError, match="mat1 and mat2"):
+            trainer.evaluate(job)
+    else:
+        with pytest.raises(EvaluationFailed, match=f"CUDA out of memory: .*{reason}"):
+            trainer.evaluate(job)

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from shapenas.config import Config, require_data
-from shapenas.search.storage import DEFAULT_RUN_ROOT, open_storage
+from shapenas.files import RUN_ROOT
+from shapenas.search.storage import open_storage
 from shapenas.search.study import load_existing
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///runs/shapenas/shapenas.db)"
+        "--storage", metavar="URL", help=f"Optuna storage URL (default: sqlite:///{RUN_ROOT / 'shapenas.db'})"
     )
     parser.add_argument(
         "--study", metavar="NAME", help="study name (default: the config file's name, or the only study)"
@@ -31,7 +32,7 @@ def add_heartbeat_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def run_dir(study_name: str) -> Path:
-    return DEFAULT_RUN_ROOT / study_name
+    return RUN_ROOT / study_name
 
 
 def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
@@ -41,9 +42,12 @@ def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
 
 
 def checked_data(config: Config) -> str:
-    """The dataset YAML of a command that trains, checked image by image before any trial starts."""
+    """The dataset YAML of a command that trains, checked image by image, and the proxy's device checked to be on
+    this machine: both before any trial starts or any study is created."""
     from shapenas.data.check import check_dataset
+    from shapenas.devices import check_device
 
     data = require_data(config)
     check_dataset(data)
+    check_device(config.proxy["device"])
     return data

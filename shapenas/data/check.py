@@ -14,15 +14,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from shapenas.errors import UserError
+import yaml
 
-STAMP_FOLDER = Path("runs") / "shapenas" / "checked_datasets"
+from shapenas.errors import UserError, first_line
+from shapenas.files import RUN_ROOT
+
+STAMP_FOLDER = RUN_ROOT / "checked_datasets"
 MIN_SIDE = 10  # Ultralytics rejects images with a side under 10 px as corrupt
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text.replace("❌", "").strip()
 
 
 def _load_yaml(data_yaml: str) -> dict:
@@ -30,8 +28,8 @@ def _load_yaml(data_yaml: str) -> dict:
 
     try:
         return check_det_dataset(data_yaml)
-    except Exception as error:  # it raises FileNotFoundError, SyntaxError, TypeError, YAML errors...
-        raise UserError(f"data: {data_yaml!r}: {_first_line(error)}") from None
+    except (OSError, SyntaxError, TypeError, ValueError, KeyError, yaml.YAMLError) as error:  # its ways to say no
+        raise UserError(f"data: {data_yaml!r}: {first_line(error)}") from None
 
 
 def _listed_images(list_file: Path) -> list[Path]:
@@ -85,7 +83,7 @@ def image_problem(path: Path) -> str | None:
     except UnidentifiedImageError:
         return "not an image PIL can read"
     except Exception as error:  # PIL raises many types for a damaged file
-        return f"corrupt ({_first_line(error)})"
+        return f"corrupt ({first_line(error)})"
     if min(width, height) < MIN_SIDE:
         return f"only {width}x{height} px (Ultralytics needs {MIN_SIDE} px a side)"
     return None

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from shapenas.errors import ShapenasError
 
-class EvaluationFailed(Exception):
+
+class EvaluationFailed(ShapenasError):
     """The candidate could not be scored (NaN loss, out of memory, build error); the message is stored on the trial."""
 
 

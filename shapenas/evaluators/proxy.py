@@ -15,18 +15,14 @@ from typing import Any
 import torch
 import yaml
 
+from shapenas.devices import resolve_device
+from shapenas.errors import first_line
 from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
 from shapenas.modules import add_temperature_schedule
 from shapenas.ultralytics_bridge import BuildError
 
 MAP50_95, MAP50 = "metrics/mAP50-95(B)", "metrics/mAP50(B)"
-
-
-def resolve_device(device: str | int) -> str:
-    """`auto` is the first GPU when there is one, else the CPU; anything else goes to Ultralytics as given."""
-    if str(device) == "auto":
-        return "0" if torch.cuda.is_available() else "cpu"
-    return str(device)
+_CUDA_OOM_MARKERS = ("CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
 
 
 class _EpochRecorder:
@@ -107,10 +103,12 @@ class ProxyTrainer(Evaluator):
         start = time.perf_counter()
         try:
             model.train(**self.train_args(job.folder, device))
-        except RuntimeError as error:  # torch.cuda.OutOfMemoryError, or cuBLAS failing to allocate
-            if "out of memory" not in str(error).lower() and "ALLOC_FAILED" not in str(error):
+        except torch.cuda.OutOfMemoryError as error:
+            raise EvaluationFailed(f"CUDA out of memory: {first_line(error)}") from None
+        except RuntimeError as error:  # CUDA's own allocations (cuBLAS workspace, kernels) fail as RuntimeError
+            if not any(marker in str(error) for marker in _CUDA_OOM_MARKERS):
                 raise
-            raise EvaluationFailed(f"CUDA out of memory: {str(error).splitlines()[0]}") from None
+            raise EvaluationFailed(f"CUDA out of memory: {first_line(error)}") from None
         return self._result(model.trainer, recorder, device, time.perf_counter() - start)
 
     @staticmethod

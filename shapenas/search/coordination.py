@@ -28,12 +28,14 @@ from optuna.storages import fail_stale_trials
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
+from shapenas.errors import ShapenasError
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 1.0
 NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
 
 
-class OverBudget(Exception):
+class OverBudget(ShapenasError):
     """This trial was asked for after others had already claimed the whole budget; it is failed untrained."""
 
 

@@ -13,6 +13,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from shapenas.errors import first_line
 from shapenas.evaluators import EvaluationFailed, Evaluator, Job
 from shapenas.modules.akconv_shapes import ascii_grid
 from shapenas.search.coordination import wait_for_earlier_twins
@@ -61,6 +62,9 @@ class Objective:
             raise
         except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM (shapenas.interrupts); Optuna then marks it FAIL
             trial.set_user_attr("fail_reason", f"interrupted by {getattr(error, 'signal_name', 'SIGINT')}")
+            raise
+        except Exception as error:  # not ours to handle: it propagates with its traceback; the trial keeps why
+            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {first_line(error)}")
             raise
 
     def _describe(self, trial: optuna.Trial, candidate: Candidate, model_yaml: dict) -> None:

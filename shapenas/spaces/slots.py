@@ -80,11 +80,12 @@ def _channels_into_layers(model: torch.nn.Module, indices: set[int]) -> dict[int
     return seen
 
 
-def find_slots(model_yaml: dict) -> list[Slot]:
-    """Every conv and upsample slot of a stock base model YAML (with `scale` set), in layer order."""
+def find_slots(model_yaml: dict, model=None) -> list[Slot]:
+    """Every conv and upsample slot of a stock base model YAML (with `scale` set), in layer order; `model` is the base
+    built from it already (built here when None)."""
     from shapenas.ultralytics_bridge import build_model
 
-    model = build_model(model_yaml)
+    model = build_model(model_yaml) if model is None else model
     rows = model_rows(model_yaml)
     n_backbone = len(model_yaml["backbone"])
     upsample_rows = {

@@ -12,13 +12,17 @@ from math import prod
 from optuna.trial import FixedTrial
 
 from shapenas.config import Config
-from shapenas.errors import UserError
+from shapenas.errors import UserError, first_line
 from shapenas.modules.akconv_shapes import canonical, regular
 from shapenas.spaces.candidate import Candidate, Choice
 from shapenas.spaces.choices import SlotChoices
 from shapenas.spaces.slots import Slot, find_slots, model_rows, select_slots
+from shapenas.ultralytics_bridge import BuildError, build_model
 
 _LOADER_KEYS = ("yaml_file", "scale", "scales", "backbone", "head")  # keys rendered by hand, or added by the loader
+# What Ultralytics raises for a model YAML it cannot build (a bad argument, a wrong `from` index, channels that do not
+# meet); anything else from building the base is a bug and keeps its traceback.
+_BUILD_ERRORS = (BuildError, TypeError, ValueError, IndexError, KeyError, RuntimeError)
 
 
 class SearchSpace:
@@ -34,10 +38,12 @@ class SearchSpace:
 
     def _all_slots(self) -> list[Slot]:
         try:
-            return find_slots(self.base_yaml)
-        except Exception as error:  # any failure to build the user's base model is a bad `base`, said in one line
-            reason = " ".join(f"{type(error).__name__}: {error}".split())
-            raise UserError(f"base: Ultralytics cannot build {self.config.base!r} ({reason})") from None
+            model = build_model(self.base_yaml)
+        except _BUILD_ERRORS as error:  # the user's base model, refused by Ultralytics: a bad `base`, in one line
+            raise UserError(
+                f"base: Ultralytics cannot build {self.config.base!r} ({type(error).__name__}: {first_line(error)})"
+            ) from None
+        return find_slots(self.base_yaml, model)
 
     # -- Optuna ------------------------------------------------------------------------------------------------
     def suggest(self, trial) -> Candidate:
