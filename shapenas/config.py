@@ -5,6 +5,7 @@ value (the CLI prints it and exits 2). Paths are resolved relative to the config
 folder; `base` may also be an Ultralytics model name such as `yolov8n.yaml` (its scale letter picks the scale).
 The dataset is checked only by `require_data`, so commands that need no data (`shapenas space`) never look for it.
 Slot-dependent checks (layer indices, presets) need the built base model and live in `shapenas.spaces.SearchSpace`.
+The base model YAML is checked by `shapenas.model_yaml` (it must not run code) before anything builds it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 
 from shapenas.config_schema import DEFAULTS, VALIDATORS, check_cross_keys
 from shapenas.errors import UserError, first_line
+from shapenas.model_yaml import check_model_yaml
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def _load_base(value: str, folder: Path) -> tuple[str, dict]:
         raise UserError(f"base: cannot read {value!r} ({_yaml_reason(error)})") from None
     if not isinstance(model, dict) or not all(isinstance(model.get(key), list) for key in ("backbone", "head")):
         raise UserError(f"base: {value!r} is not a model YAML (it needs 'backbone' and 'head' lists)")
+    check_model_yaml(model, "base")  # before anything builds it: a model YAML must not run code
     return name, model
 
 

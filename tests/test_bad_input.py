@@ -261,3 +261,18 @@ def test_debug_raises_bad_input_with_its_traceback(world, monkeypatch):
     monkeypatch.chdir(world["dir"])
     with pytest.raises(UserError, match=r"--storage 'redis://localhost/0'"):
         main(["--debug", "pareto", "--storage", "redis://localhost/0"])
+
+
+def test_a_dataset_download_script_is_never_run(tmp_path, tiny_data, capsys, monkeypatch):
+    """Ultralytics runs a data YAML's `download:` script when images are missing; a study's stored `data` could point
+    any worker at such a YAML, so shapenas reports the missing images instead."""
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "PWNED"
+    info = yaml.safe_load(Path(tiny_data).read_text())
+    info.update(path=str(Path(tiny_data).parent), val="images/gone", download=f"open({str(marker)!r}, 'w')")
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump(info))
+    assert main(["search", str(_config(tmp_path, "scripted", data)), "--storage", f"sqlite:///{tmp_path}/s.db"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("shapenas search: error: data: ") and "images not found" in line and "\n" not in line
+    assert not marker.exists() and not (tmp_path / "s.db").exists()

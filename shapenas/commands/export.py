@@ -12,6 +12,7 @@ from shapenas.commands.common import add_study_arguments, open_existing_study
 from shapenas.cost import yaml_cost
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
+from shapenas.model_yaml import check_model_yaml
 from shapenas.search import pareto
 
 
@@ -62,6 +63,7 @@ class ExportCommand(Command):
         study, config = open_existing_study(args)
         trial = _pick(study, args)
         model_yaml = yaml.safe_load(trial.user_attrs["yaml"])
+        check_model_yaml(model_yaml, f"trial {trial.number}'s stored yaml")  # a shared study must not run code here
         _check_recorded_cost(trial, model_yaml, config.proxy["imgsz"])
         weights = trial.user_attrs.get("weights")
         if args.weights and not weights:

@@ -3,7 +3,8 @@
 Ultralytics skips a corrupt or missing image with a warning and trains on the rest, so a broken dataset would give
 every trial a quietly different (or empty) training set. We fail instead, in one line naming the first bad file.
 The YAML itself goes through Ultralytics' own `check_det_dataset` (the same check, and the same download of a
-named dataset, the trainer would do); then every train and val image is opened with PIL and verified, read-only.
+named dataset, the trainer would do, except that a `download:` script is never run); then every train and val image is
+opened with PIL and verified, read-only.
 
 A scan that passed is remembered by a stamp named after the files' paths, sizes and modification times, so the
 workers of a big dataset scan it once, not once each.
@@ -12,6 +13,7 @@ workers of a big dataset scan it once, not once each.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import yaml
@@ -23,11 +25,23 @@ STAMP_FOLDER = RUN_ROOT / "checked_datasets"
 MIN_SIDE = 10  # Ultralytics rejects images with a side under 10 px as corrupt
 
 
+def _runs_a_script(data_yaml: str) -> bool:
+    """Whether the dataset YAML's `download:` is a script: Ultralytics runs it (Python `exec`, or bash) when images
+    are missing. The YAML may come from a shared study's stored config, so we never let it; a URL is only fetched."""
+    path = Path(data_yaml)
+    try:
+        info = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") and path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # unreadable: check_det_dataset says why, without running anything
+    download = info.get("download") if isinstance(info, dict) else None
+    return bool(download) and not (isinstance(download, str) and re.fullmatch(r"https?://\S+", download.strip()))
+
+
 def _load_yaml(data_yaml: str) -> dict:
     from ultralytics.data.utils import check_det_dataset
 
     try:
-        return check_det_dataset(data_yaml)
+        return check_det_dataset(data_yaml, autodownload=not _runs_a_script(data_yaml))
     except (OSError, SyntaxError, TypeError, ValueError, KeyError, yaml.YAMLError) as error:  # its ways to say no
         raise UserError(f"data: {data_yaml!r}: {first_line(error)}") from None
 

@@ -27,6 +27,18 @@ class Job:
     on_epoch: Callable[[int, dict], None] | None = field(default=None, repr=False)
 
 
+def checked_model_yaml(job: Job) -> dict:
+    """The job's model YAML once `shapenas.model_yaml` found it safe to build; `EvaluationFailed` otherwise."""
+    from shapenas.errors import UserError
+    from shapenas.model_yaml import check_model_yaml
+
+    try:
+        check_model_yaml(job.model_yaml, "model YAML")
+    except UserError as error:
+        raise EvaluationFailed(f"refused: {error}") from None
+    return job.model_yaml
+
+
 class Evaluator(ABC):
     """Scores a job; returns a flat dict of JSON-able metrics, or raises `EvaluationFailed`."""
 

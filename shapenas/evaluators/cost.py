@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shapenas.cost import model_cost
-from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
+from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job, checked_model_yaml
 from shapenas.ultralytics_bridge import BuildError, build_model
 
 
@@ -15,7 +15,7 @@ class CostEvaluator(Evaluator):
 
     def evaluate(self, job: Job) -> dict[str, Any]:
         try:
-            model = build_model(job.model_yaml)
+            model = build_model(checked_model_yaml(job))
         except BuildError as error:
             raise EvaluationFailed(f"build error: {error}") from None
         cost = model_cost(model, self.imgsz)

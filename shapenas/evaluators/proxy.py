@@ -17,7 +17,7 @@ import yaml
 
 from shapenas.devices import resolve_device
 from shapenas.errors import first_line
-from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
+from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job, checked_model_yaml
 from shapenas.modules import add_temperature_schedule
 from shapenas.ultralytics_bridge import BuildError
 
@@ -86,7 +86,7 @@ class ProxyTrainer(Evaluator):
         # Named after the base (e.g. yolov8n.yaml) so Ultralytics reads the same scale letter from the file name.
         path = job.folder / f"{job.name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(job.model_yaml, sort_keys=False))
+        path.write_text(yaml.safe_dump(checked_model_yaml(job), sort_keys=False))
         return path
 
     def evaluate(self, job: Job) -> dict[str, Any]:
