@@ -53,7 +53,7 @@ def train(config, candidate, folder: Path, **proxy_changes) -> dict:
     proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config))
     start = time.perf_counter()
     result = proxy.evaluate(Job(space.render(candidate), folder, model_file_stem(config.base, config.scale)))
-    return {**result, "wall_seconds": time.perf_counter() - start}
+    return {**result.as_attrs(), "wall_seconds": time.perf_counter() - start}
 
 
 def rank_correlations(a: list[float], b: list[float]) -> tuple[float, float]:
@@ -90,6 +90,6 @@ def one_search(config, folder: Path):
 
 
 def front_points(study) -> list[tuple[float, float]]:
-    from shapenas.search.pareto import trained
+    from shapenas.search.record import trained
 
     return [(t.values[0], t.values[1]) for t in trained(study)]

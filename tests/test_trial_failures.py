@@ -9,7 +9,7 @@ import torch
 from optuna.trial import TrialState
 
 from shapenas.config import config_from_dict
-from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job
+from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job, ProxyResult
 from shapenas.evaluators.proxy import _EpochRecorder
 from shapenas.search.objective import Objective
 from shapenas.spaces import SearchSpace
@@ -25,16 +25,16 @@ def test_a_non_finite_loss_stops_training_with_the_reason(value):
 
 
 class FailsFirst(Evaluator):
-    """Stands in for the proxy trainer: the first candidate's loss diverges, later ones score by their params."""
+    """Stands in for the proxy trainer: the first candidate's loss diverges, later ones all score mAP50-95 0.5."""
 
     def __init__(self):
         self.calls = 0
 
-    def evaluate(self, job: Job) -> dict:
+    def evaluate(self, job: Job) -> ProxyResult:
         self.calls += 1
         if self.calls == 1:
             raise EvaluationFailed("loss became nan in epoch 1")
-        return {"map50_95": 0.5, "map50": 0.7}
+        return ProxyResult(0.5, 0.7, [0.5], [0.7], train_seconds=0.0, device="cpu", weights=None)
 
 
 def test_failed_trial_keeps_its_reason_and_the_study_goes_on(tmp_path):

@@ -35,6 +35,15 @@ def run_dir(study_name: str) -> Path:
     return RUN_ROOT / study_name
 
 
+def print_front(study) -> None:
+    """The study's Pareto front as a table on stdout: what `search`, `resume` and `worker` end with."""
+    from shapenas.search import pareto
+
+    rows = pareto.front(study)
+    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
+    print(pareto.table(rows) if rows else "(no trained trials yet)")
+
+
 def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
     """(study, config) for commands that read or continue a study; `UserError` when it is not there."""
     storage = open_storage(args.storage, heartbeat, create=False)

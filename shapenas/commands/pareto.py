@@ -8,7 +8,7 @@ from shapenas.commands.base import Command
 from shapenas.commands.common import add_study_arguments, open_existing_study
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
-from shapenas.search import pareto
+from shapenas.search import pareto, record
 
 
 class ParetoCommand(Command):
@@ -37,7 +37,7 @@ class ParetoCommand(Command):
         if not rows:
             raise UserError(f"study {study.study_name!r} has no trained trials yet")
         print(
-            f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(pareto.trained(study))} trained trials)"
+            f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(record.trained(study))} trained trials)"
         )
         print(pareto.table(rows))
         self._write(study, rows, args)

@@ -10,9 +10,9 @@ from shapenas.commands.common import (
     add_study_arguments,
     checked_data,
     open_existing_study,
+    print_front,
     run_dir,
 )
-from shapenas.commands.search import print_front
 from shapenas.search.coordination import fail_left_running
 from shapenas.search.runner import run_trials
 

@@ -6,19 +6,18 @@ import argparse
 from pathlib import Path
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, checked_data, run_dir
+from shapenas.commands.common import (
+    add_heartbeat_argument,
+    add_study_arguments,
+    checked_data,
+    print_front,
+    run_dir,
+)
 from shapenas.config import load_config
-from shapenas.search import pareto
 from shapenas.search.runner import enqueue_presets, run_trials
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
 from shapenas.spaces import SearchSpace
-
-
-def print_front(study) -> None:
-    rows = pareto.front(study)
-    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
-    print(pareto.table(rows) if rows else "(no trained trials yet)")
 
 
 class SearchCommand(Command):
@@ -50,6 +49,6 @@ class SearchCommand(Command):
             state = "created" if created else "already exists"
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
-        run_trials(study, config, run_dir(name), config.search["trials"])
+        run_trials(study, config, run_dir(name), config.search["trials"], space)
         print_front(study)
         return 0

@@ -16,9 +16,9 @@ from shapenas.commands.common import (
     add_study_arguments,
     checked_data,
     open_existing_study,
+    print_front,
     run_dir,
 )
-from shapenas.commands.search import print_front
 from shapenas.errors import UserError
 from shapenas.search.storage import default_storage_url
 from shapenas.search.study import make_sampler

@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from shapenas.devices import resolve_device
 from shapenas.errors import first_line
-from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job, checked_model_yaml
+from shapenas.evaluators.base import (
+    EpochMetrics,
+    EvaluationFailed,
+    Evaluator,
+    Job,
+    ProxyResult,
+    checked_model_yaml,
+)
 from shapenas.modules import add_temperature_schedule
+from shapenas.spaces.yaml_text import model_yaml_text
 from shapenas.ultralytics_bridge import BuildError
 
 MAP50_95, MAP50 = "metrics/mAP50-95(B)", "metrics/mAP50(B)"
@@ -45,14 +52,14 @@ class _EpochRecorder:
         self.map50_95.append(round(float(metrics[MAP50_95]), 6))
         self.map50.append(round(float(metrics[MAP50]), 6))
         if self.job.on_epoch is not None:
-            self.job.on_epoch(len(self.map50_95), {"map50_95": self.map50_95[-1], "map50": self.map50[-1]})
+            self.job.on_epoch(len(self.map50_95), EpochMetrics(self.map50_95[-1], self.map50[-1]))
 
     def register(self, model) -> None:
         model.add_callback("on_train_batch_end", self.on_train_batch_end)
         model.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
 
 
-class ProxyTrainer(Evaluator):
+class ProxyTrainer(Evaluator[ProxyResult]):
     """Trains for `proxy` = {epochs, imgsz, batch, fraction, seed, device, workers, cache} on `data`."""
 
     def __init__(self, proxy: dict, data: str, odconv_anneal_share: float = 0.1):
@@ -86,10 +93,10 @@ class ProxyTrainer(Evaluator):
         # Named after the base (e.g. yolov8n.yaml) so Ultralytics reads the same scale letter from the file name.
         path = job.folder / f"{job.name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(checked_model_yaml(job), sort_keys=False))
+        path.write_text(model_yaml_text(checked_model_yaml(job)))
         return path
 
-    def evaluate(self, job: Job) -> dict[str, Any]:
+    def evaluate(self, job: Job) -> ProxyResult:
         from ultralytics import YOLO
 
         device = resolve_device(self.proxy["device"])
@@ -112,18 +119,18 @@ class ProxyTrainer(Evaluator):
         return self._result(model.trainer, recorder, device, time.perf_counter() - start)
 
     @staticmethod
-    def _result(trainer, recorder: _EpochRecorder, device: str, seconds: float) -> dict[str, Any]:
+    def _result(trainer, recorder: _EpochRecorder, device: str, seconds: float) -> ProxyResult:
         final = trainer.metrics or {}
         map50_95, map50 = float(final.get(MAP50_95, math.nan)), float(final.get(MAP50, math.nan))
         if not (math.isfinite(map50_95) and math.isfinite(map50)):
             raise EvaluationFailed(f"validation gave no finite mAP (mAP50-95={map50_95})")
         best = Path(trainer.best)
-        return {
-            "map50_95": round(map50_95, 6),
-            "map50": round(map50, 6),
-            "epoch_map50_95": recorder.map50_95,
-            "epoch_map50": recorder.map50,
-            "train_seconds": round(seconds, 2),
-            "device": "cpu" if device == "cpu" else f"cuda:{torch.cuda.get_device_name()}",
-            "weights": str(best) if best.exists() else None,
-        }
+        return ProxyResult(
+            map50_95=round(map50_95, 6),
+            map50=round(map50, 6),
+            epoch_map50_95=recorder.map50_95,
+            epoch_map50=recorder.map50,
+            train_seconds=round(seconds, 2),
+            device="cpu" if device == "cpu" else f"cuda:{torch.cuda.get_device_name()}",
+            weights=str(best) if best.exists() else None,
+        )
