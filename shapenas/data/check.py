@@ -12,6 +12,7 @@ workers of a big dataset scan it once, not once each.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -38,6 +39,15 @@ def _runs_a_script(data_yaml: str) -> bool:
 
 
 def _load_yaml(data_yaml: str) -> dict:
+    """The dataset YAML as Ultralytics checks it: read once per process while the file is unchanged (a search checks
+    the dataset, then reads its class count); not to be modified."""
+    path = Path(data_yaml)
+    stat = path.stat() if path.is_file() else None
+    return _checked_yaml(data_yaml, stat and (stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_yaml(data_yaml: str, file_version: tuple[int, int] | None) -> dict:
     from ultralytics.data.utils import check_det_dataset
 
     try:

@@ -60,11 +60,23 @@ class SearchSpace:
             params.update(choices.to_params(candidate.choice_at(index)))
         return params
 
+    def check(self, candidate: Candidate) -> None:
+        """`ValueError` naming what does not fit unless `candidate` belongs to this space: its layers are slots, and
+        each choice is one of its slot's options (the same test `to_params` needs to pass)."""
+        self.to_params(candidate)
+
+    def contains(self, candidate: Candidate) -> bool:
+        try:
+            self.check(candidate)
+        except ValueError:
+            return False
+        return True
+
     def from_params(self, params: dict) -> Candidate:
         """The candidate a trial with these params stands for; `ValueError` on a missing, unknown or bad param."""
         trial = FixedTrial(dict(params))
         candidate = self.suggest(trial)
-        self.to_params(candidate)  # FixedTrial only warns on an out-of-range number: be strict
+        self.check(candidate)  # FixedTrial only warns on an out-of-range number: be strict
         unused = sorted(set(params) - set(trial.params))
         if unused:
             raise ValueError(f"params not used by this space: {', '.join(unused)}")
@@ -73,7 +85,7 @@ class SearchSpace:
     # -- YAML --------------------------------------------------------------------------------------------------
     def render(self, candidate: Candidate) -> dict:
         """The model YAML dict: the base's keys in order, only the chosen scale, changed rows rewritten."""
-        self.to_params(candidate)  # the same checks: a candidate from elsewhere must belong to this space
+        self.check(candidate)  # a candidate from elsewhere must belong to this space
         rows = copy.deepcopy(self.rows)
         for index, choice in candidate.choices:
             row = rows[index]
@@ -103,7 +115,7 @@ class SearchSpace:
         """The presets this space can express, by name: always 'baseline'; 'akconv_authors' when AKConv can go there."""
         presets = {"baseline": self.baseline()}
         authors = self.akconv_authors(self.config.search["akconv_authors_n"])
-        if authors.choices and self._contains(authors):
+        if authors.choices and self.contains(authors):
             presets["akconv_authors"] = authors
         return presets
 
@@ -111,13 +123,6 @@ class SearchSpace:
         """The presets `search.presets` asks for, in that order."""
         presets = self.presets()
         return [(name, presets[name]) for name in self.config.search["presets"]]
-
-    def _contains(self, candidate: Candidate) -> bool:
-        try:
-            self.to_params(candidate)
-        except ValueError:
-            return False
-        return True
 
     def _check_presets(self) -> None:
         available = self.presets()
