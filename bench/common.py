@@ -24,9 +24,9 @@ def bench_parser(doc: str):
 
 def quiet() -> None:
     """Ultralytics' per-batch bars and Optuna's per-trial logs off, as the CLI does."""
-    from shapenas.cli import _quiet_libraries
+    from shapenas.cli import quiet_libraries
 
-    _quiet_libraries(verbose=False)
+    quiet_libraries(verbose=False)
 
 
 def fixed_candidates(space, count: int, seed: int):

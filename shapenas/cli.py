@@ -17,7 +17,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _commands() -> list:
-    # Imported here so that `shapenas --help` stays fast and one broken command cannot break the others' import.
+    # Command modules import torch, Ultralytics and Optuna only inside `run` (tests/test_import.py holds them to it),
+    # so building the parser, and `shapenas --help`, takes a fraction of a second.
     from shapenas.commands import COMMANDS
 
     return [cls() for cls in COMMANDS]
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries(verbose: bool) -> None:
+def quiet_libraries(verbose: bool) -> None:
     """Our own progress lines replace Ultralytics' per-batch bars (hidden above INFO) and Optuna's per-trial logs."""
     import logging
     import warnings
@@ -55,7 +56,7 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries(args.verbose)
+    quiet_libraries(args.verbose)
     try:
         with signals_raise():
             return int(args.handler.run(args) or 0)

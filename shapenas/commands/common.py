@@ -1,14 +1,19 @@
-"""Arguments and helpers shared by the commands that work on a study."""
+"""Arguments and helpers shared by the commands that work on a study.
+
+Command modules import only argparse and this module at the top, so `shapenas --help` loads no torch, Ultralytics or
+Optuna; what a command needs to run is imported inside it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shapenas.config import Config, require_data
 from shapenas.files import RUN_ROOT
-from shapenas.search.storage import open_storage
-from shapenas.search.study import load_existing
+
+if TYPE_CHECKING:
+    from shapenas.config import Config
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +51,9 @@ def print_front(study) -> None:
 
 def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
     """(study, config) for commands that read or continue a study; `UserError` when it is not there."""
+    from shapenas.search.storage import open_storage
+    from shapenas.search.study import load_existing
+
     storage = open_storage(args.storage, heartbeat, create=False)
     return load_existing(storage, args.study)
 
@@ -53,6 +61,7 @@ def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
 def checked_data(config: Config) -> str:
     """The dataset YAML of a command that trains, checked image by image, and the proxy's device checked to be on
     this machine: both before any trial starts or any study is created."""
+    from shapenas.config import require_data
     from shapenas.data.check import check_dataset
     from shapenas.devices import check_device
 

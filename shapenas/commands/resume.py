@@ -13,8 +13,6 @@ from shapenas.commands.common import (
     print_front,
     run_dir,
 )
-from shapenas.search.coordination import fail_left_running
-from shapenas.search.runner import run_trials
 
 
 class ResumeCommand(Command):
@@ -29,6 +27,9 @@ class ResumeCommand(Command):
         add_heartbeat_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.search.coordination import fail_left_running
+        from shapenas.search.runner import run_trials
+
         study, config = open_existing_study(args, args.heartbeat)
         checked_data(config)
         # With a heartbeat (RDB storages) the runner fails a dead process's trial once it is stale, and Optuna queues

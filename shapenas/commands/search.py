@@ -13,11 +13,6 @@ from shapenas.commands.common import (
     print_front,
     run_dir,
 )
-from shapenas.config import load_config
-from shapenas.search.runner import enqueue_presets, run_trials
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
-from shapenas.spaces import SearchSpace
 
 
 class SearchCommand(Command):
@@ -37,6 +32,12 @@ class SearchCommand(Command):
         add_heartbeat_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.config import load_config
+        from shapenas.search.runner import enqueue_presets, run_trials
+        from shapenas.search.storage import open_storage
+        from shapenas.search.study import create_or_continue
+        from shapenas.spaces import SearchSpace
+
         overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
         config = load_config(args.config, overrides)
         checked_data(config)

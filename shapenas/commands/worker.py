@@ -20,8 +20,6 @@ from shapenas.commands.common import (
     run_dir,
 )
 from shapenas.errors import UserError
-from shapenas.search.storage import default_storage_url
-from shapenas.search.study import make_sampler
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -30,6 +28,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise UserError(f"{option}: expected an integer >= 1, got {value}")
     # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
     if args.storage is None or args.storage.startswith("sqlite"):
+        from shapenas.search.storage import default_storage_url
+
         url = args.storage or default_storage_url()
         raise UserError(
             f"--storage {url!r}: workers need a storage several processes can share: "
@@ -91,6 +91,7 @@ class WorkerCommand(Command):
     @staticmethod
     def _work(study, config, args: argparse.Namespace) -> int:
         from shapenas.search.runner import run_trials
+        from shapenas.search.study import make_sampler
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
         study.sampler = make_sampler({**config.search, "seed": None})
