@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from shapenas.cli import main
+from shapenas.commands import COMMANDS
 from shapenas.config import load_config
 from shapenas.cost import yaml_cost
 from shapenas.data.check import STAMP_FOLDER
@@ -228,8 +229,11 @@ def _files(folder: Path) -> set[Path]:
     return {p for p in paths if p != CACHE and p not in CACHE.parents and CACHE not in p.parents}
 
 
-def test_table_has_enough_cases():
+def test_table_covers_every_command_that_works_on_a_study():
     assert len(BAD_INPUT) >= 20 and len({case[0] for case in BAD_INPUT}) == len(BAD_INPUT)
+    covered = {command.split()[0] for _, command, _ in BAD_INPUT}
+    # `space` has its own table (test_config.py), `data synth` its own cases (test_synth_data.py)
+    assert covered == {command.name for command in COMMANDS} - {"space", "data"}
 
 
 @pytest.mark.parametrize("case_id,command,expected", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])

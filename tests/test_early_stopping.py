@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from shapenas.evaluators import EpochMetrics
 from shapenas.search.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks
 from shapenas.search.record import rung_attr
+from tests.helpers import load, shapenas_cli, write_config
 
 
 def brute_force_rank(points, i):
@@ -59,13 +60,14 @@ def test_no_stopping_before_enough_peers():
     study = _study_with_rung([(0.9, 0.1)])
     trial = study.ask()
     trial.set_user_attr("gflops", 5.0)
-    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9)(trial, 1, EpochMetrics(0.0, 0.0))
+    # dominated by its one peer and in the worst 90%, but one peer is fewer than min_peers=3: it goes on
+    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9)(trial, 1, EpochMetrics(0.0, 0.0))  # raises no TrialPruned
+    stored = study.trials[-1].user_attrs
+    assert stored[rung_attr(1)] == 0.0 and "stopped_at_epoch" not in stored
 
 
 @pytest.mark.slow
 def test_search_stops_dominated_trials_at_the_rung(tmp_path, tiny_data):
-    from tests.test_search_e2e import load, shapenas_cli, write_config
-
     config = write_config(tmp_path, tiny_data, trials=6)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     shapenas_cli(
