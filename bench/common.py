@@ -47,7 +47,7 @@ def train(config, candidate, folder: Path, **proxy_changes) -> dict:
     from shapenas.config import require_data
     from shapenas.evaluators import Job, ProxyTrainer
     from shapenas.spaces import SearchSpace
-    from shapenas.ultralytics_bridge import model_file_stem
+    from shapenas.ultralytics.build import model_file_stem
 
     space = SearchSpace(config)
     proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config))

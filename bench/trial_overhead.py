@@ -48,7 +48,7 @@ from shapenas.spaces import SearchSpace
 config = load_config(sys.argv[1], sys.argv[3:])
 space = SearchSpace(config)
 folder = Path(sys.argv[2]); folder.mkdir(parents=True, exist_ok=True)
-from shapenas.ultralytics_bridge import model_file_stem
+from shapenas.ultralytics.build import model_file_stem
 path = folder / (model_file_stem(config.base, config.scale) + ".yaml")
 path.write_text(yaml.safe_dump(space.render(space.baseline()), sort_keys=False))
 # The very arguments a shapenas trial passes to Ultralytics, so only the overhead differs.

@@ -44,9 +44,10 @@ def quiet_libraries(verbose: bool) -> None:
     import warnings
 
     import optuna
-    from ultralytics.utils import LOGGER
 
-    LOGGER.setLevel(logging.INFO if verbose else logging.WARNING)
+    from shapenas.ultralytics.logs import show_ultralytics_output
+
+    show_ultralytics_output(verbose)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     # Optuna logs each failed trial with a traceback; our progress line (and the CLI on Ctrl-C) already says why.
     logging.getLogger("optuna.study._optimize").setLevel(logging.INFO if verbose else logging.ERROR)

@@ -131,12 +131,12 @@ def _validate_leaves(tree: dict, validators: dict[str, Callable], prefix: str = 
 
 def _load_base(value: str, folder: Path) -> tuple[str, dict]:
     """The base model YAML as Ultralytics reads it, from a file next to the config / in cwd, or an Ultralytics name."""
-    from ultralytics.nn.tasks import yaml_model_load
+    from shapenas.ultralytics.build import load_model_yaml
 
     path = _resolve_file(value, folder)
     name = str(path) if path else value
     try:
-        model = yaml_model_load(name)
+        model = load_model_yaml(name)
     except FileNotFoundError:
         raise UserError(
             f"base: no model YAML {value!r} (not a file next to the config or in the current folder, "
@@ -186,10 +186,10 @@ def require_data(config: Config) -> str:
     if path:
         return str(path)
     if "/" not in config.data:
-        from ultralytics.utils.checks import check_yaml
+        from shapenas.ultralytics.data import find_yaml
 
         try:
-            return str(check_yaml(config.data))
+            return find_yaml(config.data)
         except FileNotFoundError:
             pass  # said below, in our words
         except OSError as error:

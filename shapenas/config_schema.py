@@ -11,25 +11,29 @@ from numbers import Integral, Real
 from typing import Any, Callable
 
 from shapenas.errors import UserError, first_line
-from shapenas.modules.akconv_shapes import FAMILIES
+from shapenas.modules.akconv_shapes import FREE_SHAPE
+from shapenas.modules.registry import MODULES, Values
 
-FREE_SHAPE = "free"  # the AKConv shape "family" meaning: any N distinct points in a window
 SLOT_GROUPS = ("all", "backbone", "head", "downsample", "conv", "upsample")
 PRESETS = ("baseline", "akconv_authors")
 SAMPLERS = ("nsga2", "tpe", "random")
+
+
+def _as_list(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# One section per registered module, `space.<config_key>`: `enabled` and the keys its ModuleSpec searches.
+MODULE_SECTIONS: dict[str, dict[str, Any]] = {
+    spec.config_key: {"enabled": True, **{key.key: _as_list(key.default) for key in spec.searched}}
+    for spec in MODULES.values()
+}
 
 DEFAULTS: dict[str, Any] = {
     "base": None,
     "scale": None,
     "data": None,
-    "space": {
-        "slots": "all",
-        "akconv": {"enabled": True, "num_param": [3, 9], "shapes": [*FAMILIES, FREE_SHAPE], "window": 5},
-        "odconv": {"enabled": True, "kernel_num": [1, 2, 4]},
-        "spconv": {"enabled": True, "ratio": [0.25, 0.5, 0.75]},
-        "dynamic_conv": {"enabled": True, "num_experts": [2, 4]},
-        "dysample": {"enabled": True, "style": ["lp", "pl"], "groups": [1, 2, 4, 8], "dyscope": False},
-    },
+    "space": {"slots": "all", **MODULE_SECTIONS},
     "constraints": {"max_gflops": None, "max_params": None},
     "proxy": {
         "epochs": 3,
@@ -199,20 +203,43 @@ MANAGED_TRAIN_ARGS = frozenset(
 
 def train_args(key: str, value: Any) -> dict:
     """Extra Ultralytics train arguments for the proxy (e.g. warmup_epochs, mosaic, lr0), checked by Ultralytics."""
-    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+    from shapenas.ultralytics.cfg import check_train_args, train_arg_names
 
     if not isinstance(value, dict):
         _fail(key, value, "a mapping of Ultralytics train arguments")
     for name in value:
         if name in MANAGED_TRAIN_ARGS:
             raise UserError(f"{key}.{name}: set by shapenas (use proxy.{name} where there is one), got {value[name]!r}")
-        if name not in DEFAULT_CFG_DICT:
+        if name not in train_arg_names():
             _fail(f"{key}.{name}", name, "an Ultralytics train argument")
     try:
-        check_cfg(dict(value), hard=True)
+        check_train_args(value)
     except (TypeError, ValueError) as error:
         raise UserError(f"{key}: {first_line(error)}") from None
     return dict(value)
+
+
+def _values_validator(values: Values) -> Validator:
+    """The validator for what a module's config key accepts (`Values` in shapenas.modules.registry)."""
+    low, high = values.low, values.high
+    return {
+        "ints": lambda: list_of(integer(low, high)),
+        "numbers": lambda: list_of(number(low, high)),
+        "choices": lambda: list_of(one_of(*values.choices)),
+        "int_range": lambda: int_range(low, high),
+        "int": lambda: integer(low, high),
+        "flag": lambda: boolean,
+    }[values.kind]()
+
+
+def _module_validators() -> dict[str, Validator]:
+    validators: dict[str, Validator] = {}
+    for spec in MODULES.values():
+        validators[f"space.{spec.config_key}.enabled"] = boolean
+        validators.update(
+            {f"space.{spec.config_key}.{key.key}": _values_validator(key.values) for key in spec.searched}
+        )
+    return validators
 
 
 VALIDATORS: dict[str, Validator] = {
@@ -220,20 +247,7 @@ VALIDATORS: dict[str, Validator] = {
     "scale": optional(text),
     "data": optional(text),
     "space.slots": slots,
-    "space.akconv.enabled": boolean,
-    "space.akconv.num_param": int_range(2, 64),
-    "space.akconv.shapes": list_of(one_of(*FAMILIES, FREE_SHAPE)),
-    "space.akconv.window": integer(2, 9),
-    "space.odconv.enabled": boolean,
-    "space.odconv.kernel_num": list_of(integer(1, 16)),
-    "space.spconv.enabled": boolean,
-    "space.spconv.ratio": list_of(number(0.0, 0.99)),
-    "space.dynamic_conv.enabled": boolean,
-    "space.dynamic_conv.num_experts": list_of(integer(1, 16)),
-    "space.dysample.enabled": boolean,
-    "space.dysample.style": list_of(one_of("lp", "pl")),
-    "space.dysample.groups": list_of(integer(1, 64)),
-    "space.dysample.dyscope": boolean,
+    **_module_validators(),
     "constraints.max_gflops": optional(number(0.0)),
     "constraints.max_params": optional(number(0.0)),
     "proxy.epochs": integer(1),

@@ -2,7 +2,7 @@
 
 Every exception shapenas raises on purpose derives from `ShapenasError`:
 - `UserError` (here): bad input; the CLI prints its one-line message and exits with code 2.
-- `BuildError` (`shapenas.ultralytics_bridge`): a custom YAML row cannot be built with the channels it gets.
+- `BuildError` (`shapenas.ultralytics.build`): a custom YAML row cannot be built with the channels it gets.
 - `EvaluationFailed` (`shapenas.evaluators.base`): a candidate could not be scored; the trial fails with the reason.
 - `OverBudget` (`shapenas.search.coordination`): a trial asked for after the budget was claimed; failed untrained.
 

@@ -110,42 +110,13 @@ def is_safe_activation(text: Any) -> bool:
     )
 
 
-def _layer_classes():
-    """(shapenas's modules by name, Ultralytics' namespace for row names, parse_model's variable names)."""
-    from ultralytics.nn import tasks
-
-    from shapenas.ultralytics_bridge import CUSTOM_MODULES
-
-    parse_model = getattr(tasks.parse_model, "shapenas_original", tasks.parse_model)
-    code = parse_model.__code__
-    return CUSTOM_MODULES, vars(tasks), frozenset(code.co_varnames + code.co_cellvars)
-
-
-def _is_layer(cls: Any, module_prefixes: tuple[str, ...]) -> bool:
-    import torch
-
-    return (
-        isinstance(cls, type)
-        and issubclass(cls, torch.nn.Module)
-        and cls.__module__.startswith(module_prefixes)  # layers, not whole models that read files (DetectionModel)
-    )
-
-
 def is_layer_name(name: Any) -> bool:
-    """True when a row's module name resolves, as `parse_model` resolves it, to a layer class (never a function)."""
-    import torch
-    import torchvision
+    """True for a registered shapenas module, or a name that `parse_model` resolves to a layer class (never a
+    function)."""
+    from shapenas.modules.registry import MODULES
+    from shapenas.ultralytics.row_names import resolves_to_layer
 
-    custom, namespace, _ = _layer_classes()
-    if not isinstance(name, str):
-        return False
-    if name in custom:
-        return True
-    if name.startswith("nn."):
-        return _is_layer(getattr(torch.nn, name[3:], None), ("torch.nn.",))
-    if name.startswith("torchvision.ops."):
-        return _is_layer(getattr(torchvision.ops, name[16:], None), ("torchvision.ops.",))
-    return _is_layer(namespace.get(name), ("ultralytics.nn.modules.",))
+    return isinstance(name, str) and (name in MODULES or resolves_to_layer(name))
 
 
 def _plain_strings(value: Any) -> list[str] | None:
@@ -205,7 +176,9 @@ def check_model_yaml(model: Any, where: str) -> None:
     activation = model.get("activation")
     if activation and not is_safe_activation(activation):  # Ultralytics skips a false or empty one
         raise UserError(f"{where}: activation: expected {_ACTIVATION_FORM}, got {activation!r}")
-    _, _, variables = _layer_classes()
+    from shapenas.ultralytics.row_names import parse_model_variables
+
+    variables = parse_model_variables()
     rows = []
     for section in ("backbone", "head"):
         if not isinstance(model.get(section), list):

@@ -5,7 +5,7 @@ import pytest
 from shapenas.errors import ShapenasError, UserError, first_line
 from shapenas.evaluators import EvaluationFailed
 from shapenas.search.coordination import OverBudget
-from shapenas.ultralytics_bridge import BuildError
+from shapenas.ultralytics.build import BuildError
 
 
 @pytest.mark.parametrize("cls", [UserError, BuildError, EvaluationFailed, OverBudget])

@@ -17,6 +17,15 @@ def _slot_table(space) -> list[str]:
     return lines
 
 
+def _dropped_lines(space) -> list[str]:
+    """The configured module values a slot cannot take, each with the module's reason."""
+    dropped = [d for slot in space.slots for d in space.choices[slot.index].dropped]
+    if not dropped:
+        return []
+    lines = ["not offered (the module refuses these values at that slot):"]
+    return lines + [f"  {d.slot} {d.module} {d.value}: {d.reason}" for d in dropped]
+
+
 def _size_text(size: int) -> str:
     return f"{size}" if size < 10**6 else f"{size:.3e} ({size})"
 
@@ -97,7 +106,7 @@ class SpaceCommand(Command):
         space = SearchSpace(config)  # checks the slot-dependent keys: all checks pass before anything is written
         scale = f", scale {config.scale}" if config.scale else ""
         print(f"base {config.base}{scale}: {len(space.rows)} layers, {len(space.slots)} slots selected")
-        print("\n".join(_slot_table(space)))
+        print("\n".join(_slot_table(space) + _dropped_lines(space)))
         print(f"space size: {_size_text(space.size())} distinct candidates")
         print(f"presets enqueued first: {', '.join(config.search['presets']) or '(none)'}")
         if args.sample:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from pathlib import Path
 
 import yaml
@@ -24,18 +23,6 @@ from shapenas.files import RUN_ROOT
 
 STAMP_FOLDER = RUN_ROOT / "checked_datasets"
 MIN_SIDE = 10  # Ultralytics rejects images with a side under 10 px as corrupt
-
-
-def _runs_a_script(data_yaml: str) -> bool:
-    """Whether the dataset YAML's `download:` is a script: Ultralytics runs it (Python `exec`, or bash) when images
-    are missing. The YAML may come from a shared study's stored config, so we never let it; a URL is only fetched."""
-    path = Path(data_yaml)
-    try:
-        info = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") and path.is_file() else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False  # unreadable: check_det_dataset says why, without running anything
-    download = info.get("download") if isinstance(info, dict) else None
-    return bool(download) and not (isinstance(download, str) and re.fullmatch(r"https?://\S+", download.strip()))
 
 
 def _load_yaml(data_yaml: str) -> dict:
@@ -48,10 +35,10 @@ def _load_yaml(data_yaml: str) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _checked_yaml(data_yaml: str, file_version: tuple[int, int] | None) -> dict:
-    from ultralytics.data.utils import check_det_dataset
+    from shapenas.ultralytics.data import load_dataset_yaml
 
     try:
-        return check_det_dataset(data_yaml, autodownload=not _runs_a_script(data_yaml))
+        return load_dataset_yaml(data_yaml)
     except (OSError, SyntaxError, TypeError, ValueError, KeyError, yaml.YAMLError) as error:  # its ways to say no
         raise UserError(f"data: {data_yaml!r}: {first_line(error)}") from None
 
@@ -64,13 +51,14 @@ def _listed_images(list_file: Path) -> list[Path]:
 
 def image_files(split: str, source: str | list) -> list[Path]:
     """The image files of one split as Ultralytics finds them: folders searched recursively, `.txt` lists read."""
-    from ultralytics.data.utils import IMG_FORMATS
+    from shapenas.ultralytics.data import image_suffixes
 
+    suffixes = image_suffixes()
     files: list[Path] = []
     for entry in source if isinstance(source, list) else [source]:
         path = Path(entry)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
+            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in suffixes)
         elif path.is_file() and path.suffix == ".txt":
             files += _listed_images(path)
         elif path.is_file():
@@ -82,24 +70,14 @@ def image_files(split: str, source: str | list) -> list[Path]:
     return files
 
 
-def _pil_open(path: Path):
-    """PIL's own `Image.open`: Ultralytics patches it to pip-install a HEIF plugin whenever PIL cannot identify a
-    file, which a damaged PNG or JPEG must not trigger; HEIF files still go through the patch."""
-    from PIL import Image
-
-    if path.suffix.lower() in (".heic", ".heif"):
-        return Image.open(path)
-    from ultralytics.utils import patches
-
-    return getattr(patches, "_image_open", Image.open)(path)
-
-
 def image_problem(path: Path) -> str | None:
     """Why Ultralytics would skip this image (missing, unreadable, corrupt, too small), or None."""
     from PIL import UnidentifiedImageError
 
+    from shapenas.ultralytics.data import open_image
+
     try:
-        with _pil_open(path) as image:
+        with open_image(path) as image:
             image.verify()
             width, height = image.size
     except FileNotFoundError:

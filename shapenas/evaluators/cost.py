@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shapenas.cost import model_cost
 from shapenas.evaluators.base import CostResult, EvaluationFailed, Evaluator, Job, checked_model_yaml
-from shapenas.ultralytics_bridge import BuildError, build_model
+from shapenas.ultralytics.build import BuildError, build_model
 
 
 class CostEvaluator(Evaluator[CostResult]):

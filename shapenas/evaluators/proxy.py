@@ -24,11 +24,12 @@ from shapenas.evaluators.base import (
     ProxyResult,
     checked_model_yaml,
 )
-from shapenas.modules import add_temperature_schedule
 from shapenas.spaces.yaml_text import model_yaml_text
-from shapenas.ultralytics_bridge import BuildError
+from shapenas.ultralytics import trainer as trainers
+from shapenas.ultralytics.build import BuildError, yolo_model
+from shapenas.ultralytics.callbacks import add_temperature_schedule
+from shapenas.ultralytics.metrics import box_map
 
-MAP50_95, MAP50 = "metrics/mAP50-95(B)", "metrics/mAP50(B)"
 _CUDA_OOM_MARKERS = ("CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
 
 
@@ -41,22 +42,24 @@ class _EpochRecorder:
         self.map50: list[float] = []
 
     def on_train_batch_end(self, trainer) -> None:
-        if trainer.loss is not None and not torch.isfinite(trainer.loss).all():
-            raise EvaluationFailed(f"loss became {trainer.loss.sum().item()} in epoch {trainer.epoch + 1}")
+        loss = trainers.batch_loss(trainer)
+        if loss is not None and not torch.isfinite(loss).all():
+            raise EvaluationFailed(f"loss became {loss.sum().item()} in epoch {trainers.current_epoch(trainer) + 1}")
 
     def on_fit_epoch_end(self, trainer) -> None:
-        metrics = trainer.metrics or {}
+        scores = box_map(trainers.epoch_metrics(trainer))
         # Ultralytics calls this once more after validating best.pt at the end: that is not a new epoch.
-        if MAP50_95 not in metrics or len(self.map50_95) >= trainer.epochs:
+        if scores is None or len(self.map50_95) >= trainers.total_epochs(trainer):
             return
-        self.map50_95.append(round(float(metrics[MAP50_95]), 6))
-        self.map50.append(round(float(metrics[MAP50]), 6))
+        self.map50_95.append(round(scores[0], 6))
+        self.map50.append(round(scores[1], 6))
         if self.job.on_epoch is not None:
             self.job.on_epoch(len(self.map50_95), EpochMetrics(self.map50_95[-1], self.map50[-1]))
 
     def register(self, model) -> None:
-        model.add_callback("on_train_batch_end", self.on_train_batch_end)
-        model.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
+        trainers.add_callbacks(
+            model, {"on_train_batch_end": self.on_train_batch_end, "on_fit_epoch_end": self.on_fit_epoch_end}
+        )
 
 
 class ProxyTrainer(Evaluator[ProxyResult]):
@@ -97,11 +100,9 @@ class ProxyTrainer(Evaluator[ProxyResult]):
         return path
 
     def evaluate(self, job: Job) -> ProxyResult:
-        from ultralytics import YOLO
-
         device = resolve_device(self.proxy["device"])
         try:
-            model = YOLO(str(self._write_model_yaml(job)))
+            model = yolo_model(self._write_model_yaml(job))
         except BuildError as error:
             raise EvaluationFailed(f"build error: {error}") from None
         recorder = _EpochRecorder(job)
@@ -116,15 +117,14 @@ class ProxyTrainer(Evaluator[ProxyResult]):
             if not any(marker in str(error) for marker in _CUDA_OOM_MARKERS):
                 raise
             raise EvaluationFailed(f"CUDA out of memory: {first_line(error)}") from None
-        return self._result(model.trainer, recorder, device, time.perf_counter() - start)
+        return self._result(trainers.last_trainer(model), recorder, device, time.perf_counter() - start)
 
     @staticmethod
     def _result(trainer, recorder: _EpochRecorder, device: str, seconds: float) -> ProxyResult:
-        final = trainer.metrics or {}
-        map50_95, map50 = float(final.get(MAP50_95, math.nan)), float(final.get(MAP50, math.nan))
+        map50_95, map50 = box_map(trainers.epoch_metrics(trainer)) or (math.nan, math.nan)
         if not (math.isfinite(map50_95) and math.isfinite(map50)):
             raise EvaluationFailed(f"validation gave no finite mAP (mAP50-95={map50_95})")
-        best = Path(trainer.best)
+        best = trainers.best_weights(trainer)
         return ProxyResult(
             map50_95=round(map50_95, 6),
             map50=round(map50, 6),

@@ -10,12 +10,12 @@ coordinates in float32 (float64 for float64 inputs), even under autocast.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shapenas.modules._checks import check_int
+from shapenas.modules._pickled import renamed_attributes
 from shapenas.modules.akconv_shapes import Shape, resolve_shape
 
 __all__ = ["AKConv", "akconv_sample"]
@@ -66,18 +66,13 @@ def akconv_sample(x: torch.Tensor, offset: torch.Tensor, p_n: torch.Tensor, stri
     return out.to(x.dtype)
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"AKConv: {name} must be an integer >= {low}, got {value!r}")
-
-
 class AKConv(nn.Module):
-    """AKConv, a drop-in for Ultralytics ``Conv``; YAML row ``AKConv: [c2, num_param, stride, shape?]``.
+    """AKConv, a drop-in for Ultralytics ``Conv``; YAML row ``AKConv: [c2, num_param, s, shape?]``.
 
     x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)
 
     - ``p_conv``: 3x3 conv, stride s, padding 1, c1 -> 2N, bias; weights and bias start at
-      zero, so at initialisation the layer samples exactly its initial points.
+      zero (``reset_parameters``), so at initialisation the layer samples exactly its initial points.
       Output channels [0, N) are row offsets and [N, 2N) column offsets of points 0..N-1.
     - positions p = top-left anchor (i*s, j*s) + initial point + offset, clamped to
       [0, H-1] x [0, W-1], sampled bilinearly and stacked: (B, c1, h*N, w).
@@ -97,31 +92,38 @@ class AKConv(nn.Module):
     silently disagree with ``points``.
     """
 
-    def __init__(self, c1: int, c2: int, num_param: int = 5, stride: int = 1, shape=None):
+    def __init__(self, c1: int, c2: int, num_param: int = 5, s: int = 1, shape: str | list | None = None):
         super().__init__()
-        _check_int("c1", c1, 1)
-        _check_int("c2", c2, 1)
-        _check_int("num_param", num_param, 2)
-        _check_int("stride", stride, 1)
-        self.c1, self.c2, self.num_param, self.stride = int(c1), int(c2), int(num_param), int(stride)
+        self.c1, self.c2 = check_int("AKConv", "c1", c1), check_int("AKConv", "c2", c2)
+        self.num_param = check_int("AKConv", "num_param", num_param, 2)
+        self.s = check_int("AKConv", "s", s)
         self.points: Shape = resolve_shape(shape, self.num_param)
         self.shape_name = "regular" if shape is None else shape if isinstance(shape, str) else "custom"
         n = self.num_param
-        self.p_conv = nn.Conv2d(c1, 2 * n, 3, stride=stride, padding=1, bias=True)
-        nn.init.zeros_(self.p_conv.weight)
-        nn.init.zeros_(self.p_conv.bias)
+        self.p_conv = nn.Conv2d(c1, 2 * n, 3, stride=s, padding=1, bias=True)
         self.conv = nn.Conv2d(c1, c2, (n, 1), stride=(n, 1), bias=False)
         self.bn = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
         rows = [float(r) for r, _ in self.points]
         cols = [float(c) for _, c in self.points]
         self.register_buffer("p_n", torch.tensor(rows + cols, dtype=torch.float32), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Offsets start at zero (the initial points are sampled exactly); the (N, 1) conv and BN as PyTorch's."""
+        nn.init.zeros_(self.p_conv.weight)
+        nn.init.zeros_(self.p_conv.bias)
+        self.conv.reset_parameters()
+        self.bn.reset_parameters()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(renamed_attributes(state, {"stride": "s"}))
 
     def sample(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, c1, H, W) -> stacked samples (B, c1, h*N, w) in x's dtype."""
         # cast the offsets, not the conv: p_conv runs in the autocast dtype like any conv
         offset = self.p_conv(x)
-        return akconv_sample(x, offset, self.p_n, self.stride)
+        return akconv_sample(x, offset, self.p_n, self.s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)."""
@@ -138,7 +140,5 @@ class AKConv(nn.Module):
         return 4 * int(b) * self.c1 * int(h) * int(w) * self.num_param
 
     def extra_repr(self) -> str:
-        s = f"num_param={self.num_param}, stride={self.stride}, shape={self.shape_name}"
-        if self.shape_name == "custom":
-            s += f" {self.points}"
-        return s
+        text = f"num_param={self.num_param}, s={self.s}, shape={self.shape_name}"
+        return text + (f" {self.points}" if self.shape_name == "custom" else "")

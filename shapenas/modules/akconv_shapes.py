@@ -13,16 +13,18 @@ and sorted row-major, so ``canonical(f(n)) == f(n)``.
 from __future__ import annotations
 
 import math
-from numbers import Integral
 from typing import Callable
+
+from shapenas.modules._checks import check_int, is_integer
 
 Point = tuple[int, int]
 Shape = tuple[Point, ...]
 
+FREE_SHAPE = "free"  # the shape "family" a search space offers for any N distinct points in a window
+
 
 def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"AKConv shape: n must be an integer >= 1, got {n!r}")
+    check_int("AKConv shape", "n", n)
 
 
 def canonical(points) -> Shape:
@@ -133,8 +135,7 @@ FAMILIES: dict[str, Callable[[int], Shape]] = {
 
 
 def _as_int(v, shape) -> int:
-    # bool is an Integral, but True as a coordinate is almost surely a mistake
-    if isinstance(v, bool) or not isinstance(v, Integral):
+    if not is_integer(v):
         raise ValueError(f"AKConv shape: coordinates must be integers, got {v!r} in {shape!r}")
     return int(v)
 

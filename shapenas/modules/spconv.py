@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shapenas.modules._checks import check_fraction, check_int
+
 __all__ = ["SPConv"]
 
 
@@ -33,8 +35,7 @@ def _split_channels(c1: int, ratio: float) -> tuple[int, int]:
 
     The representative count is even because it feeds a convolution with 2 groups.
     """
-    if not 0.0 < ratio < 1.0:
-        raise ValueError(f"SPConv: ratio must be in (0, 1), got {ratio}")
+    check_fraction("SPConv", "ratio", ratio, one_allowed=False)
     c_rep = int(c1 * ratio) // 2 * 2
     c_red = c1 - c_rep
     if c_rep < 2 or c_red < 1:
@@ -69,6 +70,7 @@ class SPConv(nn.Module):
 
     def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, ratio: float = 0.5) -> None:
         super().__init__()
+        c1, c2, k, s = (check_int("SPConv", name, v) for name, v in (("c1", c1), ("c2", c2), ("k", k), ("s", s)))
         if k != 3:
             raise ValueError(f"SPConv: k must be 3 (the paper defines only 3x3), got {k}")
         if s not in (1, 2):
@@ -83,6 +85,12 @@ class SPConv(nn.Module):
         self.conv_red = nn.Conv2d(self.c_red, c2, 1, bias=True)
         self.bn_red = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every convolution and BatchNorm as PyTorch initialises it (the paper adds no init of its own)."""
+        for m in (self.gwc, self.pwc, self.bn_rep, self.conv_red, self.bn_red):
+            m.reset_parameters()
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """2x2 average pool at stride 2; ceil_mode so odd sizes match the 3x3 conv's ceil(H/2)."""

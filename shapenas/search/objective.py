@@ -19,7 +19,7 @@ from shapenas.search import record
 from shapenas.search.coordination import wait_for_earlier_twins
 from shapenas.search.proposal import propose
 from shapenas.spaces import SearchSpace
-from shapenas.ultralytics_bridge import model_file_stem
+from shapenas.ultralytics.build import model_file_stem
 
 
 class Objective:

@@ -17,7 +17,7 @@ from shapenas.modules.akconv_shapes import canonical, regular
 from shapenas.spaces.candidate import Candidate, Choice
 from shapenas.spaces.choices import SlotChoices
 from shapenas.spaces.slots import Slot, find_slots, model_rows, select_slots
-from shapenas.ultralytics_bridge import BuildError, build_model
+from shapenas.ultralytics.build import BuildError, build_model
 
 _LOADER_KEYS = ("yaml_file", "scale", "scales", "backbone", "head")  # keys rendered by hand, or added by the loader
 # What Ultralytics raises for a model YAML it cannot build (a bad argument, a wrong `from` index, channels that do not

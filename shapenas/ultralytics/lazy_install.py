@@ -18,7 +18,7 @@ BUILDER = "ultralytics.nn.tasks"  # the module whose `parse_model` the bridge wr
 
 
 def _install_bridge() -> None:
-    from shapenas.ultralytics_bridge import install
+    from shapenas.ultralytics.build import install
 
     install()
 
