@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -50,7 +51,7 @@ def train(config, candidate, folder: Path, **proxy_changes) -> dict:
     from shapenas.ultralytics.build import model_file_stem
 
     space = SearchSpace(config)
-    proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config))
+    proxy = ProxyTrainer(dataclasses.replace(config.proxy, **proxy_changes), require_data(config))
     start = time.perf_counter()
     result = proxy.evaluate(Job(space.render(candidate), folder, model_file_stem(config.base, config.scale)))
     return {**result.as_attrs(), "wall_seconds": time.perf_counter() - start}
@@ -85,7 +86,7 @@ def one_search(config, folder: Path):
 
     study, _ = create_or_continue(config, optuna.storages.InMemoryStorage(), "bench")
     enqueue_presets(study, SearchSpace(config))
-    run_trials(study, config, folder, config.search["trials"])
+    run_trials(study, config, folder, config.search.trials)
     return study
 
 

@@ -51,7 +51,7 @@ def main() -> None:
 
     config = load_config(args.config, args.set)
     candidates = fixed_candidates(SearchSpace(config), args.candidates, args.seed)
-    epochs, seed = config.proxy["epochs"], config.proxy["seed"]
+    epochs, seed = config.proxy.epochs, config.proxy.seed
     budgets = {"short": {}, "short_seed1": {"seed": seed + 1}, "long": {"epochs": epochs * args.factor}}
     started = time.perf_counter()
     scores = run(config, candidates, budgets, Path(args.log))

@@ -52,7 +52,7 @@ from shapenas.ultralytics.build import model_file_stem
 path = folder / (model_file_stem(config.base, config.scale) + ".yaml")
 path.write_text(yaml.safe_dump(space.render(space.baseline()), sort_keys=False))
 # The very arguments a shapenas trial passes to Ultralytics, so only the overhead differs.
-train_args = ProxyTrainer(config.proxy, require_data(config)).train_args(folder, resolve_device(config.proxy["device"]))
+train_args = ProxyTrainer(config.proxy, require_data(config)).train_args(folder, resolve_device(config.proxy.device))
 start = time.perf_counter()
 model = YOLO(str(path))
 model.train(**train_args)

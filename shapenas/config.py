@@ -14,40 +14,47 @@ import copy
 import difflib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from shapenas.config_schema import DEFAULTS, VALIDATORS, check_cross_keys
+from shapenas.config_checks import fail
+from shapenas.config_schema import (
+    SECTIONS,
+    ConstraintsConfig,
+    ProxyConfig,
+    SearchConfig,
+    SpaceConfig,
+    check_cross_keys,
+    config_defaults,
+    config_validators,
+)
 from shapenas.errors import UserError, first_line
 from shapenas.model_yaml import check_model_yaml
 
 
 @dataclass(frozen=True)
 class Config:
-    """A validated search config; the sections (space, constraints, proxy, search) are plain nested dicts."""
+    """A validated search config; its sections are typed (`shapenas.config_schema`): `config.proxy.epochs`."""
 
     base: str
     scale: str | None
     data: str | None
-    space: dict
-    constraints: dict
-    proxy: dict
-    search: dict
+    space: SpaceConfig
+    constraints: ConstraintsConfig
+    proxy: ProxyConfig
+    search: SearchConfig
     folder: str  # the config file's folder, for resolving `data` again when a command needs it
     base_yaml: dict = field(repr=False, compare=False, default_factory=dict)
 
     def to_dict(self) -> dict:
-        """JSON-able form (absolute paths), e.g. for an Optuna study's user attrs; `config_from_dict` reads it back."""
-        data = asdict(self)
-        del data["base_yaml"], data["folder"]  # paths in it are absolute already
+        """JSON-able form (absolute paths), e.g. for an Optuna study's user attrs; `config_from_dict` reads it back.
+        Spelled as a config file spells it: the same keys, the sections as nested mappings."""
+        data = {"base": self.base, "scale": self.scale, "data": self.data}
+        data.update({name: getattr(self, name).to_dict() for name in SECTIONS})
         return json.loads(json.dumps(data))
-
-
-def _fail(key: str, value: Any, expected: str) -> None:
-    raise UserError(f"{key}: expected {expected}, got {value!r}")
 
 
 def _resolve_file(value: str, folder: Path) -> Path | None:
@@ -96,7 +103,7 @@ def _unknown_key(dotted: str, known: list[str]) -> UserError:
 def _merge(defaults: dict, given: Any, prefix: str = "") -> dict:
     """Defaults overlaid with the user's values; unknown keys and mappings given as scalars are errors."""
     if not isinstance(given, dict):
-        _fail(prefix.rstrip(".") or "config", given, "a mapping of keys")
+        fail(prefix.rstrip(".") or "config", given, "a mapping of keys")
     merged = copy.deepcopy(defaults)
     for key, value in given.items():
         dotted = f"{prefix}{key}"
@@ -198,15 +205,20 @@ def require_data(config: Config) -> str:
 
 
 def _build(tree: dict, folder: Path) -> Config:
-    check_cross_keys(tree)
+    sections = {name: section.from_values(tree[name]) for name, section in SECTIONS.items()}
+    check_cross_keys(sections["space"], sections["search"])
     if tree["base"] is None:
         raise UserError("base: missing; give an Ultralytics model YAML such as yolov8n.yaml, or a path")
     base, model = _load_base(tree["base"], folder)
     scale = _pick_scale(tree["base"], model, tree["scale"])
     if scale:
         model["scale"] = scale
-    sections = {name: tree[name] for name in ("space", "constraints", "proxy", "search")}
     return Config(base, scale, _resolve_data(tree["data"], folder), folder=str(folder), base_yaml=model, **sections)
+
+
+def with_defaults(stored: dict) -> dict:
+    """A config dict as a study stored it (`Config.to_dict()`), with the keys added since then at their defaults."""
+    return _merge(config_defaults(), stored)
 
 
 def config_from_dict(data: Any, folder: str | Path = ".", overrides: list[str] | tuple = ()) -> Config:
@@ -214,12 +226,12 @@ def config_from_dict(data: Any, folder: str | Path = ".", overrides: list[str] |
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        _fail("config", data, "a mapping of keys")
+        fail("config", data, "a mapping of keys")
     tree = copy.deepcopy(data)
     for text in overrides:
         _set_dotted(tree, *parse_override(text))
-    merged = _merge(DEFAULTS, tree)
-    return _build(_validate_leaves(merged, VALIDATORS), Path(folder).resolve())
+    merged = _merge(config_defaults(), tree)
+    return _build(_validate_leaves(merged, config_validators()), Path(folder).resolve())
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> Config:

@@ -13,6 +13,7 @@ from optuna.trial import TrialState, create_trial
 
 from shapenas.cli import main
 from shapenas.config import config_from_dict, load_config
+from shapenas.config_schema import ConstraintsConfig
 from shapenas.cost import yaml_cost
 from shapenas.evaluators import CostEvaluator, CostResult, ProxyResult
 from shapenas.search import pareto, record
@@ -53,7 +54,7 @@ def test_every_evaluator_result_field_is_a_record_field(result):
 
 
 def _objective(space: SearchSpace, proxy: FixedProxy, tmp_path, max_gflops=None) -> Objective:
-    return Objective(space, CostEvaluator(64), proxy, {"max_gflops": max_gflops, "max_params": None}, tmp_path)
+    return Objective(space, CostEvaluator(64), proxy, ConstraintsConfig(max_gflops=max_gflops), tmp_path)
 
 
 def test_a_rejected_candidate_is_never_trained_nor_read_as_a_result(tmp_path):

@@ -22,7 +22,7 @@ import ultralytics
 from ultralytics.nn import tasks
 
 import shapenas
-from shapenas.config_schema import MANAGED_TRAIN_ARGS
+from shapenas.config_checks import MANAGED_TRAIN_ARGS
 from shapenas.modules import MODULES, ODConv, temperature_at
 from shapenas.ultralytics import cfg, data, introspect, lazy_install, metrics, row_names
 from shapenas.ultralytics import trainer as trainers

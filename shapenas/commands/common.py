@@ -67,5 +67,5 @@ def checked_data(config: Config) -> str:
 
     data = require_data(config)
     check_dataset(data)
-    check_device(config.proxy["device"])
+    check_device(config.proxy.device)
     return data

@@ -83,7 +83,7 @@ class ExportCommand(Command):
         study, config = open_existing_study(args)
         trial = _pick(study, args)
         model_yaml = stored_model_yaml(trial)
-        _check_recorded_cost(trial, model_yaml, config.proxy["imgsz"])
+        _check_recorded_cost(trial, model_yaml, config.proxy.imgsz)
         weights = read(trial).weights
         if args.weights and not weights:
             raise UserError(f"--weights: trial {trial.number} kept no weights")

@@ -36,7 +36,7 @@ class ResumeCommand(Command):
         # a retry of its params; a journal file has none, so a trial still RUNNING there is taken as dead.
         for number in fail_left_running(study):
             print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
-        total = args.trials if args.trials is not None else config.search["trials"]
+        total = args.trials if args.trials is not None else config.search.trials
         run_trials(study, config, run_dir(study.study_name), total)
         print_front(study)
         return 0

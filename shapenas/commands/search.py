@@ -50,6 +50,6 @@ class SearchCommand(Command):
             state = "created" if created else "already exists"
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
-        run_trials(study, config, run_dir(name), config.search["trials"], space)
+        run_trials(study, config, run_dir(name), config.search.trials, space)
         print_front(study)
         return 0

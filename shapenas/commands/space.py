@@ -60,7 +60,7 @@ def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    imgsz = space.config.proxy["imgsz"]
+    imgsz = space.config.proxy.imgsz
     for k in range(1, count + 1):
         trial = study.ask()
         proposal = propose(space, trial)
@@ -108,10 +108,10 @@ class SpaceCommand(Command):
         print(f"base {config.base}{scale}: {len(space.rows)} layers, {len(space.slots)} slots selected")
         print("\n".join(_slot_table(space) + _dropped_lines(space)))
         print(f"space size: {_size_text(space.size())} distinct candidates")
-        print(f"presets enqueued first: {', '.join(config.search['presets']) or '(none)'}")
+        print(f"presets enqueued first: {', '.join(config.search.presets) or '(none)'}")
         if args.sample:
             if args.out is not None:
                 args.out.mkdir(parents=True, exist_ok=True)
-            seed = args.seed if args.seed is not None else (config.search["seed"] or 0)
+            seed = args.seed if args.seed is not None else (config.search.seed or 0)
             _sample(space, args.sample, seed, args.out)
         return 0

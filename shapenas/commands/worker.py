@@ -8,6 +8,7 @@ filesystem). They share the budget exactly and never train one candidate twice a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from shapenas.commands.base import Command
@@ -94,8 +95,8 @@ class WorkerCommand(Command):
         from shapenas.search.study import make_sampler
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
-        study.sampler = make_sampler({**config.search, "seed": None})
-        total = args.trials if args.trials is not None else config.search["trials"]
+        study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))
+        total = args.trials if args.trials is not None else config.search.trials
         finished = run_trials(study, config, run_dir(study.study_name), total)
         if finished < total:
             print(

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from shapenas.config_schema import ProxyConfig
 from shapenas.devices import resolve_device
 from shapenas.errors import first_line
 from shapenas.evaluators.base import (
@@ -63,26 +64,26 @@ class _EpochRecorder:
 
 
 class ProxyTrainer(Evaluator[ProxyResult]):
-    """Trains for `proxy` = {epochs, imgsz, batch, fraction, seed, device, workers, cache} on `data`."""
+    """Trains on `data` as the config's `proxy` section says (epochs, imgsz, batch, ..., train_args)."""
 
-    def __init__(self, proxy: dict, data: str, odconv_anneal_share: float = 0.1):
-        self.proxy = dict(proxy)
+    def __init__(self, proxy: ProxyConfig, data: str, odconv_anneal_share: float = 0.1):
+        self.proxy = proxy
         self.data = str(data)
         self.odconv_anneal_share = odconv_anneal_share
 
     def train_args(self, folder: Path, device: str) -> dict[str, Any]:
         p = self.proxy
         return dict(
-            **p.get("train_args", {}),
+            **p.train_args,
             data=self.data,
-            epochs=p["epochs"],
-            imgsz=p["imgsz"],
-            batch=p["batch"],
-            fraction=p["fraction"],
-            seed=p["seed"],
+            epochs=p.epochs,
+            imgsz=p.imgsz,
+            batch=p.batch,
+            fraction=p.fraction,
+            seed=p.seed,
             deterministic=True,
-            workers=p["workers"],
-            cache=p["cache"],
+            workers=p.workers,
+            cache=p.cache,
             device=device,
             amp=device != "cpu",
             project=str(folder.resolve()),
@@ -100,7 +101,7 @@ class ProxyTrainer(Evaluator[ProxyResult]):
         return path
 
     def evaluate(self, job: Job) -> ProxyResult:
-        device = resolve_device(self.proxy["device"])
+        device = resolve_device(self.proxy.device)
         try:
             model = yolo_model(self._write_model_yaml(job))
         except BuildError as error:

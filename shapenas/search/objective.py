@@ -13,6 +13,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
+from shapenas.config_schema import ConstraintsConfig
 from shapenas.errors import first_line
 from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, ProxyResult
 from shapenas.search import record
@@ -30,13 +31,13 @@ class Objective:
         space: SearchSpace,
         cost: Evaluator[CostResult],
         proxy: Evaluator[ProxyResult],
-        constraints: dict,
+        constraints: ConstraintsConfig,
         run_dir: Path,
         on_epoch: Callable[[optuna.Trial, int, EpochMetrics], None] | None = None,
         classes: int | None = None,
     ):
         self.space, self.cost, self.proxy = space, cost, proxy
-        self.limits = {k: v for k, v in constraints.items() if v is not None}
+        self.limits = constraints.limits()
         self.run_dir = Path(run_dir)
         self.on_epoch = on_epoch
         self.classes = classes

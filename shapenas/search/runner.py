@@ -61,9 +61,9 @@ class Progress:
 def _epoch_hook(config: Config, progress: Progress):
     """After each proxy epoch: the progress line, then Pareto-rank early stopping when the config asks for it."""
     search = config.search
-    if search["early_stop"] != "pareto_rank":
+    if search.early_stop != "pareto_rank":
         return progress.on_epoch
-    stopper = ParetoRankStopper(config.proxy["epochs"], search["early_stop_rungs"], search["early_stop_worst"])
+    stopper = ParetoRankStopper(config.proxy.epochs, search.early_stop_rungs, search.early_stop_worst)
 
     def on_epoch(trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         progress.on_epoch(trial, epoch, metrics)
@@ -74,7 +74,7 @@ def _epoch_hook(config: Config, progress: Progress):
 
 def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
     data = require_data(config)
-    proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy["imgsz"])
+    proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy.imgsz)
     return Objective(
         space,
         cost,

@@ -32,7 +32,7 @@ class SearchSpace:
         self.config = config
         self.base_yaml = copy.deepcopy(config.base_yaml)
         self.rows = model_rows(self.base_yaml)
-        self.slots: list[Slot] = select_slots(self._all_slots(), config.space["slots"], self.rows)
+        self.slots: list[Slot] = select_slots(self._all_slots(), config.space.slots, self.rows)
         self.choices: dict[int, SlotChoices] = {slot.index: SlotChoices(slot, config.space) for slot in self.slots}
         self._check_presets()
 
@@ -114,7 +114,7 @@ class SearchSpace:
     def presets(self) -> dict[str, Candidate]:
         """The presets this space can express, by name: always 'baseline'; 'akconv_authors' when AKConv can go there."""
         presets = {"baseline": self.baseline()}
-        authors = self.akconv_authors(self.config.search["akconv_authors_n"])
+        authors = self.akconv_authors(self.config.search.akconv_authors_n)
         if authors.choices and self.contains(authors):
             presets["akconv_authors"] = authors
         return presets
@@ -122,15 +122,15 @@ class SearchSpace:
     def enqueued_presets(self) -> list[tuple[str, Candidate]]:
         """The presets `search.presets` asks for, in that order."""
         presets = self.presets()
-        return [(name, presets[name]) for name in self.config.search["presets"]]
+        return [(name, presets[name]) for name in self.config.search.presets]
 
     def _check_presets(self) -> None:
         available = self.presets()
-        for name in self.config.search["presets"]:
+        for name in self.config.search.presets:
             if name not in available:
                 raise UserError(
                     f"search.presets: {name!r} does not fit this space (it needs stride-2 Conv slots past the stem "
-                    f"with AKConv, N={self.config.search['akconv_authors_n']} and a regular or free shape); "
+                    f"with AKConv, N={self.config.search.akconv_authors_n} and a regular or free shape); "
                     f"slots: {', '.join(s.name for s in self.slots) or 'none'}"
                 )
 
