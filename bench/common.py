@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -24,9 +25,9 @@ def bench_parser(doc: str):
 
 def quiet() -> None:
     """Ultralytics' per-batch bars and Optuna's per-trial logs off, as the CLI does."""
-    from shapenas.cli import _quiet_libraries
+    from shapenas.cli import quiet_libraries
 
-    _quiet_libraries(verbose=False)
+    quiet_libraries(verbose=False)
 
 
 def fixed_candidates(space, count: int, seed: int):
@@ -50,11 +51,11 @@ def train(config, candidate, folder: Path, parent=None, **proxy_changes) -> dict
     from shapenas.ultralytics.build import model_file_stem
 
     inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
-    proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config), **inherit)
+    proxy = ProxyTrainer(dataclasses.replace(config.proxy, **proxy_changes), require_data(config), **inherit)
     start = time.perf_counter()
     # rendered with the dataset's class count, as a search does (a parent's head must fit it)
     result = proxy.evaluate(Job(candidate_yaml(config, candidate), folder, model_file_stem(config.base, config.scale)))
-    return {**result, "wall_seconds": time.perf_counter() - start}
+    return {**result.as_attrs(), "wall_seconds": time.perf_counter() - start}
 
 
 def candidate_yaml(config, candidate) -> dict:
@@ -96,7 +97,7 @@ def one_search(config, folder: Path, parent=None):
 
     study, _ = create_or_continue(config, optuna.storages.InMemoryStorage(), "bench")
     enqueue_presets(study, SearchSpace(config))
-    run_trials(study, config, folder, config.search["trials"], parent)
+    run_trials(study, config, folder, config.search.trials, parent=parent)
     return study
 
 
@@ -120,10 +121,10 @@ def bench_parent(config, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         record_file.write_text(json.dumps(record))
         print(json.dumps({"parent": record}), flush=True)
-    return Parent(load_detection_model(record["path"]), probe_batch(data, config.proxy["imgsz"]), record)
+    return Parent(load_detection_model(record["path"]), probe_batch(data, config.proxy.imgsz), record)
 
 
 def front_points(study) -> list[tuple[float, float]]:
-    from shapenas.search.pareto import trained
+    from shapenas.search.record import trained
 
     return [(t.values[0], t.values[1]) for t in trained(study)]

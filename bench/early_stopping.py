@@ -21,14 +21,15 @@ from common import bench_parent, bench_parser, front_points, hypervolume_2d, one
 def epochs_trained(study) -> int:
     from optuna.trial import TrialState
 
+    from shapenas.search.record import is_trained, read
+
     total = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if "reused_from" in trial.user_attrs or "rejected" in trial.user_attrs:
-            continue  # nothing was trained for it
+        stored = read(trial)
         if trial.state == TrialState.PRUNED:
-            total += trial.user_attrs["stopped_at_epoch"]
-        else:
-            total += len(trial.user_attrs["epoch_map50_95"])
+            total += stored.stopped_at_epoch
+        elif is_trained(trial) and stored.reused_from is None:  # else nothing was trained for it
+            total += len(stored.epoch_map50_95)
     return total
 
 
@@ -44,7 +45,7 @@ def main() -> None:
 
     results = {}
     config = load_config(args.config, args.set)
-    parent = bench_parent(config, Path(args.work)) if config.proxy["init"] == "parent" else None
+    parent = bench_parent(config, Path(args.work)) if config.proxy.init == "parent" else None
     for mode in ("off", "pareto_rank"):
         config = load_config(args.config, [*args.set, f"search.early_stop={mode}", f"search.trials={args.trials}"])
         started = time.perf_counter()

@@ -68,7 +68,7 @@ def run_all(config, candidates, runs: dict[str, tuple[dict, int]], results: Resu
 
     for name, candidate in candidates:
         if results.get(name, "cost") is None:
-            cost = yaml_cost(candidate_yaml(config, candidate), config.proxy["imgsz"])
+            cost = yaml_cost(candidate_yaml(config, candidate), config.proxy.imgsz)
             results.add({"candidate": name, "run": "cost", "gflops": cost.gflops, "summary": candidate.summary()})
     for run, (changes, seed) in runs.items():
         for name, candidate in candidates:

@@ -67,9 +67,9 @@ def instrumented_run(config, nbs: int, folder: Path) -> list[dict]:
     model.train(
         data=require_data(config),
         epochs=3,
-        imgsz=proxy["imgsz"],
-        batch=proxy["batch"],
-        seed=proxy["seed"],
+        imgsz=proxy.imgsz,
+        batch=proxy.batch,
+        seed=proxy.seed,
         deterministic=True,
         workers=0,
         device="cpu",
@@ -92,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for nbs in (64, 16):
             rows = instrumented_run(config, nbs, Path(folder))
-            print(f"\nnbs {nbs} (batch {config.proxy['batch']})\n| " + " | ".join(rows[0]) + " |")
+            print(f"\nnbs {nbs} (batch {config.proxy.batch})\n| " + " | ".join(rows[0]) + " |")
             print("|" + "---:|" * len(rows[0]))
             for row in rows:
                 print("| " + " | ".join(str(v) for v in row.values()) + " |")

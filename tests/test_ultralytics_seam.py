@@ -22,9 +22,9 @@ import ultralytics
 from ultralytics.nn import tasks
 
 import shapenas
-from shapenas.config_schema import MANAGED_TRAIN_ARGS
+from shapenas.config_checks import MANAGED_TRAIN_ARGS
 from shapenas.modules import MODULES, ODConv, temperature_at
-from shapenas.ultralytics import cfg, data, introspect, metrics
+from shapenas.ultralytics import cfg, data, introspect, lazy_install, metrics, row_names
 from shapenas.ultralytics import trainer as trainers
 from shapenas.ultralytics.build import build_model, load_model_yaml, model_file_stem
 from shapenas.ultralytics.callbacks import EVENTS, TemperatureSchedule, add_temperature_schedule
@@ -90,6 +90,24 @@ def test_parse_model_signature_and_stand_in_conv():
     assert hasattr(tasks.parse_model, "shapenas_original"), "import shapenas did not install the bridge"
     assert list(inspect.signature(tasks.parse_model.shapenas_original).parameters) == ["d", "ch", "verbose"]
     assert isinstance(Conv(8, 16, 3, 2).conv, torch.nn.Conv2d), "Conv stand-ins must expose .conv"
+
+
+def test_lazy_install_watches_the_module_that_holds_parse_model():
+    assert lazy_install.BUILDER == tasks.__name__ == tasks.parse_model.shapenas_original.__module__
+
+
+def test_how_parse_model_resolves_row_names_and_string_arguments():
+    """shapenas.model_yaml refuses rows by these rules: nn.<Name> from torch.nn, torchvision.ops.<Name> from
+    torchvision.ops, any other name from tasks.py's namespace; a string argument naming a local is swapped for it."""
+    source = inspect.getsource(tasks.parse_model.shapenas_original)
+    for resolution in ("getattr(torch.nn, m[3:])", 'getattr(__import__("torchvision").ops, m[16:])', "globals()[m]"):
+        assert resolution in source, f"parse_model no longer resolves row names with {resolution}"
+    assert "locals()[a] if a in locals()" in source
+    assert {"nc", "kpt_shape", "ch", "d"} <= row_names.parse_model_variables()
+    assert row_names.resolves_to_layer("C2f") and row_names.resolves_to_layer("nn.Upsample")
+    assert row_names.resolves_to_layer("torchvision.ops.SqueezeExcitation")
+    for not_a_layer in ("check_requirements", "DetectionModel", "nn.functional", "torchvision.ops.nms", "nope"):
+        assert not row_names.resolves_to_layer(not_a_layer), not_a_layer
 
 
 def test_model_yaml_loading_and_scale_names():

@@ -12,12 +12,9 @@ from shapenas.commands.common import (
     checked_data,
     open_study_and_storage,
     prepared_parent,
+    print_front,
     run_dir,
 )
-from shapenas.commands.search import print_front
-from shapenas.search.coordination import fail_left_running
-from shapenas.search.parent import release_stopped_maker
-from shapenas.search.runner import run_trials
 
 
 class ResumeCommand(Command):
@@ -33,6 +30,10 @@ class ResumeCommand(Command):
         add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.search.coordination import fail_left_running
+        from shapenas.search.parent import release_stopped_maker
+        from shapenas.search.runner import run_trials
+
         study, config, storage = open_study_and_storage(args, args.heartbeat)
         data = checked_data(config)
         # With a heartbeat (RDB storages) the runner fails a dead process's trial once it is stale, and Optuna queues
@@ -40,8 +41,8 @@ class ResumeCommand(Command):
         for number in fail_left_running(study):
             print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
         release_stopped_maker(storage, study.study_name)
-        total = args.trials if args.trials is not None else config.search["trials"]
+        total = args.trials if args.trials is not None else config.search.trials
         parent = prepared_parent(study, storage, config, data, args)
-        run_trials(study, config, run_dir(study.study_name), total, parent)
+        run_trials(study, config, run_dir(study.study_name), total, parent=parent)
         print_front(study)
         return 0

@@ -12,22 +12,9 @@ from shapenas.commands.common import (
     add_study_arguments,
     checked_data,
     prepared_parent,
+    print_front,
     run_dir,
 )
-from shapenas.config import load_config
-from shapenas.search import pareto
-from shapenas.search.artifacts import LOCATION_ATTR
-from shapenas.search.parent import check_parent_config
-from shapenas.search.runner import enqueue_presets, run_trials
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
-from shapenas.spaces import SearchSpace
-
-
-def print_front(study) -> None:
-    rows = pareto.front(study)
-    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
-    print(pareto.table(rows) if rows else "(no trained trials yet)")
 
 
 class SearchCommand(Command):
@@ -48,6 +35,14 @@ class SearchCommand(Command):
         add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.config import load_config
+        from shapenas.search.artifacts import LOCATION_ATTR
+        from shapenas.search.parent import check_parent_config
+        from shapenas.search.runner import enqueue_presets, run_trials
+        from shapenas.search.storage import open_storage
+        from shapenas.search.study import create_or_continue
+        from shapenas.spaces import SearchSpace
+
         overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
         config = load_config(args.config, overrides)
         data = checked_data(config)
@@ -65,6 +60,6 @@ class SearchCommand(Command):
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
         parent = prepared_parent(study, storage, config, data, args)
-        run_trials(study, config, run_dir(name), config.search["trials"], parent)
+        run_trials(study, config, run_dir(name), config.search.trials, space, parent)
         print_front(study)
         return 0

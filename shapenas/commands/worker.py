@@ -8,22 +8,21 @@ filesystem). They share the budget exactly and never train one candidate twice a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
-    add_artifacts_argument,
     add_heartbeat_argument,
     add_study_arguments,
+    add_artifacts_argument,
     checked_data,
     open_study_and_storage,
     prepared_parent,
+    print_front,
     run_dir,
 )
-from shapenas.commands.search import print_front
 from shapenas.errors import UserError
-from shapenas.search.storage import default_storage_url
-from shapenas.search.study import make_sampler
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -32,6 +31,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise UserError(f"{option}: expected an integer >= 1, got {value}")
     # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
     if args.storage is None or args.storage.startswith("sqlite"):
+        from shapenas.search.storage import default_storage_url
+
         url = args.storage or default_storage_url()
         raise UserError(
             f"--storage {url!r}: workers need a storage several processes can share: "
@@ -96,11 +97,12 @@ class WorkerCommand(Command):
     @staticmethod
     def _work(study, config, args: argparse.Namespace, parent) -> int:
         from shapenas.search.runner import run_trials
+        from shapenas.search.study import make_sampler
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
-        study.sampler = make_sampler({**config.search, "seed": None})
-        total = args.trials if args.trials is not None else config.search["trials"]
-        finished = run_trials(study, config, run_dir(study.study_name), total, parent)
+        study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))
+        total = args.trials if args.trials is not None else config.search.trials
+        finished = run_trials(study, config, run_dir(study.study_name), total, parent=parent)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "

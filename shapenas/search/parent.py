@@ -14,6 +14,7 @@ maker; the others wait for the study's `parent` attribute. A maker that dies lea
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -57,19 +58,19 @@ def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
 
     space = SearchSpace(config)
     model_yaml = {**space.render(space.baseline()), "nc": _class_count(data)}
-    epochs = config.proxy["parent_epochs"]
-    proxy = {**config.proxy, "init": "scratch", "epochs": epochs, "train_args": config.proxy["parent_args"]}
+    epochs = config.proxy.parent_epochs
+    proxy = dataclasses.replace(config.proxy, init="scratch", epochs=epochs, train_args=config.proxy.parent_args)
     print(f"parent: training {config.base} for {epochs} epochs on the search's data (once per study)", file=sys.stderr)
     name = model_file_stem(config.base, config.scale)
     result = ProxyTrainer(proxy, data).evaluate(Job(model_yaml, folder / "parent", name))
-    print(f"parent: mAP50-95 {result['map50_95']:.4f} after {epochs} epochs", file=sys.stderr)
-    record = {"source": "train", "epochs": epochs, "map50_95": result["map50_95"], "seconds": result["train_seconds"]}
-    return Path(result["weights"]), record
+    print(f"parent: mAP50-95 {result.map50_95:.4f} after {epochs} epochs", file=sys.stderr)
+    record = {"source": "train", "epochs": epochs, "map50_95": result.map50_95, "seconds": result.train_seconds}
+    return Path(result.weights), record
 
 
 def _make(config, data: str, folder: Path) -> tuple[Path, dict]:
     """The parent checkpoint on this machine and what to record about where it came from."""
-    source = config.proxy["parent"]
+    source = config.proxy.parent
     if source != "train":
         return Path(source), {"source": source}
     return train_parent(config, data, folder)
@@ -136,13 +137,13 @@ def _base_model(config, data: str):
 
 def check_parent_config(config, data: str) -> None:
     """Before a study is created: a `proxy.parent` file must be a checkpoint of the base (`UserError` otherwise)."""
-    if config.proxy["init"] == "parent" and config.proxy["parent"] != "train":
-        check_parent_file(config.proxy["parent"], _base_model(config, data), config.base)
+    if config.proxy.init == "parent" and config.proxy.parent != "train":
+        check_parent_file(config.proxy.parent, _base_model(config, data), config.base)
 
 
 def prepare_parent(study: optuna.Study, storage, config, data: str, folder: Path, location: str | None):
     """The study's `Parent` (made first if needed), or None when candidates train from scratch."""
-    if config.proxy["init"] != "parent":
+    if config.proxy.init != "parent":
         return None
     from shapenas.ultralytics.checkpoint import load_detection_model
     from shapenas.ultralytics.images import probe_batch
@@ -153,7 +154,7 @@ def prepare_parent(study: optuna.Study, storage, config, data: str, folder: Path
         model = load_detection_model(path)
     except ValueError as error:
         raise UserError(f"study {study.study_name!r}: its parent {str(path)!r} cannot be read ({error})") from None
-    return Parent(model, probe_batch(data, config.proxy["imgsz"]), study.user_attrs[PARENT_ATTR])
+    return Parent(model, probe_batch(data, config.proxy.imgsz), study.user_attrs[PARENT_ATTR])
 
 
 def release_stopped_maker(storage, study_name: str) -> None:
