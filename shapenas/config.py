@@ -219,9 +219,7 @@ def _resolve_parent(value: str, folder: Path) -> str:
 
 def _build(tree: dict, folder: Path) -> Config:
     sections = {name: section.from_values(tree[name]) for name, section in SECTIONS.items()}
-    sections["proxy"] = dataclasses.replace(
-        sections["proxy"], parent=_resolve_parent(sections["proxy"].parent, folder)
-    )
+    sections["proxy"] = dataclasses.replace(sections["proxy"], parent=_resolve_parent(sections["proxy"].parent, folder))
     check_cross_keys(sections["space"], sections["search"])
     if tree["base"] is None:
         raise UserError("base: missing; give an Ultralytics model YAML such as yolov8n.yaml, or a path")

@@ -13,9 +13,9 @@ import sys
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
+    add_artifacts_argument,
     add_heartbeat_argument,
     add_study_arguments,
-    add_artifacts_argument,
     checked_data,
     open_study_and_storage,
     prepared_parent,
