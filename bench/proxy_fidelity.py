@@ -6,17 +6,19 @@ the same for every run. Proxies (arms):
   scratch_nbs16  the same with nbs 16 (an optimizer step every batch: 4x the steps)
   warm2, warm3   2 and 3 epochs from the parent (every candidate inherits it; see shapenas.inherit_weights),
                  SGD lr0 0.005, no warm-up, nbs 16
-References, --long-epochs (default 18, 6x the 3-epoch proxies): warm_long (the warm recipe, seeds 0 and 1: its own
-seed-to-seed agreement is the ceiling for any proxy) and scratch_long (the scratch_nbs16 recipe). Mosaic is off in
-every run: Ultralytics closes it for the last `close_mosaic` (10) epochs, so a 3-epoch run never sees it while an
-18-epoch one would. The parent: the base trained 10 epochs (SGD lr0 0.02, no warm-up, nbs 16, no mosaic).
+References, each 6x the epochs of the proxies it judges: warm_long, --warm-long-epochs (default 12, 6x warm2; warm3
+gets 4x) from the parent with the warm recipe, seeds 0 and 1 (its own seed-to-seed agreement is the ceiling for any
+proxy), and scratch_long, --long-epochs (default 18, 6x the 3-epoch scratch proxies) with the scratch_nbs16 recipe.
+Mosaic is off in every run: Ultralytics closes it for the last `close_mosaic` (10) epochs, so a 3-epoch run never
+sees it while an 18-epoch one would. The parent: the base trained 10 epochs (SGD lr0 0.02, no warm-up, nbs 16, no
+mosaic).
 
 Reported for each arm against each reference: Kendall's tau and Spearman's rho with bootstrap 90% intervals
 (candidates resampled), top-3 overlap, Pareto-front overlap (mAP50-95 against GFLOPs), and the cost per trial in
 epochs and seconds. Every training appends a line to --results; a rerun skips what is there (a killed run goes on).
 
     pip install -e .[bench]
-    python bench/proxy_fidelity.py [--config configs/quickstart.yaml] [--long-epochs 18] [--results FILE]
+    python bench/proxy_fidelity.py [--config configs/quickstart.yaml] [--warm-long-epochs 12] [--long-epochs 18]
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ PARENT = {"parent_epochs": 10, "parent_args": SCRATCH16["train_args"]}
 ARMS = {"scratch": SCRATCH, "scratch_nbs16": SCRATCH16, "warm2": {**WARM, "epochs": 2}, "warm3": {**WARM, "epochs": 3}}
 
 
-def references(long_epochs: int) -> dict[str, tuple[dict, int]]:
+def references(warm_epochs: int, scratch_epochs: int) -> dict[str, tuple[dict, int]]:
     """name: (proxy changes, seed)."""
     return {
-        "warm_long": ({**WARM, "epochs": long_epochs}, 0),
-        "scratch_long": ({**SCRATCH16, "epochs": long_epochs}, 0),
-        "warm_long_seed1": ({**WARM, "epochs": long_epochs}, 1),
+        "warm_long": ({**WARM, "epochs": warm_epochs}, 0),
+        "scratch_long": ({**SCRATCH16, "epochs": scratch_epochs}, 0),
+        "warm_long_seed1": ({**WARM, "epochs": warm_epochs}, 1),
     }
 
 
@@ -115,7 +117,8 @@ def report(names: list[str], results: Results, runs: dict[str, tuple[dict, int]]
 
 def main() -> None:
     parser = bench_parser(__doc__)
-    parser.add_argument("--long-epochs", type=int, default=18, help="epochs of the long references")
+    parser.add_argument("--long-epochs", type=int, default=18, help="epochs of the long scratch reference")
+    parser.add_argument("--warm-long-epochs", type=int, default=12, help="epochs of the long warm references")
     parser.add_argument("--results", default="bench/results/fidelity.jsonl", help="one JSON line per training")
     parser.add_argument("--work", default="runs/bench/fidelity", help="training folders and the parent")
     parser.add_argument("--limit", type=int, help="only the first N candidates (to try the script quickly)")
@@ -126,7 +129,7 @@ def main() -> None:
 
     config = load_config(args.config, args.set + [f"proxy.{k}={json.dumps(v)}" for k, v in PARENT.items()])
     candidates = fixed_list(SearchSpace(config))[: args.limit]
-    runs = {name: (changes, 0) for name, changes in ARMS.items()} | references(args.long_epochs)
+    runs = {name: (changes, 0) for name, changes in ARMS.items()} | references(args.warm_long_epochs, args.long_epochs)
     results, folder = Results(Path(args.results)), Path(args.work)
     run_all(config, candidates, runs, results, folder, bench_parent(config, folder))
     report([name for name, _ in candidates], results, runs)
