@@ -18,7 +18,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _commands() -> list:
-    # Imported here so that `shapenas --help` stays fast and one broken command cannot break the others' import.
+    # Command modules import torch, Ultralytics and Optuna only inside `run` (tests/test_import.py holds them to it),
+    # so building the parser, and `shapenas --help`, takes a fraction of a second.
     from shapenas.commands import COMMANDS
 
     return [cls() for cls in COMMANDS]
@@ -27,6 +28,9 @@ def _commands() -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="shapenas", description="Search YOLO detectors by AKConv shapes and module placement.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Ultralytics' own training output")
+    parser.add_argument(
+        "--debug", action="store_true", help="on bad input, raise with the full traceback instead of one line"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for command in _commands():
         command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -35,15 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries(verbose: bool) -> None:
+def quiet_libraries(verbose: bool) -> None:
     """Our own progress lines replace Ultralytics' per-batch bars (hidden above INFO) and Optuna's per-trial logs."""
     import logging
     import warnings
 
     import optuna
-    from ultralytics.utils import LOGGER
 
-    LOGGER.setLevel(logging.INFO if verbose else logging.WARNING)
+    from shapenas.ultralytics.logs import show_ultralytics_output
+
+    show_ultralytics_output(verbose)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     # Our trial loop logs a failed trial's traceback at INFO; the progress line already says why it failed.
     ours = logging.getLogger("shapenas")
@@ -56,11 +61,13 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries(args.verbose)
+    quiet_libraries(args.verbose)
     try:
         with signals_raise():
             return int(args.handler.run(args) or 0)
     except UserError as error:
+        if args.debug:
+            raise
         print(f"shapenas {args.command}: error: {error}", file=sys.stderr)
         return 2
     except StorageUnavailable as error:  # waited --storage-retry seconds; what was finished is saved locally

@@ -14,9 +14,8 @@ import thop
 import torch
 from torch import nn
 
-from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv
-
-MODULES_WITH_EXTRA_WORK = (AKConv, ODConv, SPConv, DynamicConv, DySample)
+from shapenas.modules.registry import MODULES
+from shapenas.ultralytics.introspect import input_channels, model_stride
 
 
 @dataclass(frozen=True)
@@ -30,18 +29,14 @@ def _count_extra_work(module: nn.Module, inputs: tuple, output: torch.Tensor) ->
     module.total_ops += int(module.extra_macs(inputs[0], output))
 
 
-def _stride(model: nn.Module) -> int:
-    stride = getattr(model, "stride", None)
-    return max(int(stride.max()), 32) if isinstance(stride, torch.Tensor) else 32
-
-
 def count_macs(model: nn.Module, imgsz: int | tuple[int, int], channels: int = 3) -> float:
     """Multiply-accumulates of one forward pass of a batch of one image at `imgsz` (int or (h, w))."""
     height, width = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
     parameter = next(model.parameters())
     image = torch.empty(1, channels, height, width, dtype=parameter.dtype, device=parameter.device)
-    rules = {cls: _count_extra_work for cls in MODULES_WITH_EXTRA_WORK}
-    macs, _ = thop.profile(model, inputs=[image], custom_ops=rules, stride=_stride(model), verbose=False)
+    # every registered module declares the work thop cannot see in `extra_macs` (docs/MODULE_CONTRACT.md)
+    rules = {spec.cls: _count_extra_work for spec in MODULES.values()}
+    macs, _ = thop.profile(model, inputs=[image], custom_ops=rules, stride=model_stride(model), verbose=False)
     return float(macs)
 
 
@@ -50,19 +45,14 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _input_channels(model: nn.Module) -> int:
-    model_dict = getattr(model, "yaml", None)
-    return int(model_dict.get("channels", 3)) if isinstance(model_dict, dict) else 3
-
-
 def model_cost(model: nn.Module, imgsz: int | tuple[int, int] = 640) -> Cost:
     """Parameters and GFLOPs (2 x MACs / 1e9) of `model` for one image of size `imgsz`."""
-    macs = count_macs(model, imgsz, _input_channels(model))
+    macs = count_macs(model, imgsz, input_channels(model))
     return Cost(params=count_params(model), gflops=2 * macs / 1e9)
 
 
 def yaml_cost(model_dict: dict, imgsz: int | tuple[int, int] = 640) -> Cost:
     """Cost of the model a YAML dict describes, built on the CPU."""
-    from shapenas.ultralytics_bridge import build_model
+    from shapenas.ultralytics.build import build_model
 
     return model_cost(build_model(model_dict), imgsz)

@@ -42,7 +42,7 @@ def bilinear(x: torch.Tensor, pr: torch.Tensor, pc: torch.Tensor) -> torch.Tenso
 
 def reference_sample(module, x: torch.Tensor) -> torch.Tensor:
     """Stacked samples (B, c1, h*N, w) computed point by point."""
-    N, s = module.num_param, module.stride
+    N, s = module.num_param, module.s
     offset = module.p_conv(x)
     B, C = x.shape[:2]
     h, w = offset.shape[2:]

@@ -6,19 +6,13 @@ module, ONNX) is in test_module_conformance.py.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from shapenas.modules import akconv_shapes as shapes
 from shapenas.modules.akconv import AKConv, akconv_sample
-
-# the reference lives beside this file; works whether or not tests/ is a package
-sys.path.insert(0, str(Path(__file__).parent))
-from akconv_reference import original_axis_weights, reference_forward, reference_sample  # noqa: E402
+from tests.akconv_reference import original_axis_weights, reference_forward, reference_sample
 
 
 def _randomize(m: AKConv, scale: float = 0.5, seed: int = 0) -> AKConv:
@@ -55,7 +49,7 @@ def test_extra_macs_and_repr():
     y = m.eval()(x)
     assert m.extra_macs(x, y) == 4 * 2 * 3 * 4 * 5 * 5
     r = repr(m)
-    assert "num_param=5" in r and "stride=2" in r and "shape=regular" in r
+    assert "num_param=5" in r and "s=2" in r and "shape=regular" in r
     assert "shape=custom ((0, 0), (2, 1))" in repr(AKConv(3, 4, 2, shape=[[0, 0], [2, 1]]))
 
 
@@ -121,13 +115,13 @@ def test_custom_shapes():
         (dict(shape=[[0, 0], [0, 1], [1]]), r"\[1\]"),
         (dict(shape=7), "7"),
         (dict(num_param=1), "num_param must be an integer >= 2, got 1"),
-        (dict(stride=0), "stride must be an integer >= 1, got 0"),
+        (dict(s=0), "s must be an integer >= 1, got 0"),
         (dict(c1=0), "c1 must be an integer >= 1, got 0"),
         (dict(c2=2.5), "c2 must be an integer >= 1, got 2.5"),
     ],
 )
 def test_bad_arguments(kwargs, match):
-    args = dict(c1=3, c2=4, num_param=3, stride=1) | kwargs
+    args = dict(c1=3, c2=4, num_param=3, s=1) | kwargs
     with pytest.raises(ValueError, match=match):
         AKConv(**args)
 
@@ -195,7 +189,13 @@ def test_regular_layout():
     assert shapes.regular(9) == tuple((r, c) for r in range(3) for c in range(3))
     assert shapes.regular(2) == ((0, 0), (1, 0))  # b = round(sqrt 2) = 1
     assert shapes.resolve_shape(None, 5) == shapes.regular(5)
-    assert len(shapes.FAMILIES) >= 6
+
+
+def test_the_nine_documented_families():
+    # the README names nine families; the default space.akconv.shapes offers them all, plus free-form points
+    names = ["regular", "line_h", "line_v", "band_h", "band_v", "diagonal", "anti_diagonal", "cross", "ring"]
+    assert list(shapes.FAMILIES) == names
+    assert shapes.FREE_SHAPE not in shapes.FAMILIES
 
 
 def test_canonical_and_ascii_grid():

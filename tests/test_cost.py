@@ -6,7 +6,7 @@ from ultralytics.utils.torch_utils import get_flops
 
 import shapenas  # noqa: F401  (installs the bridge)
 from shapenas.cost import count_macs, model_cost
-from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv
+from shapenas.modules import MODULES, AKConv, DynamicConv, DySample, ODConv, SPConv
 from tests.yaml_fixtures import all_modules_yaml
 
 B, H, W = 1, 64, 64  # count_macs profiles a batch of one
@@ -126,7 +126,7 @@ def test_stock_models_agree_with_ultralytics(name):
 def test_custom_model_counts_the_functional_work_ultralytics_misses():
     model = DetectionModel(all_modules_yaml("yolov8n.yaml"), verbose=False)
     custom = [layer for layer in model.model if hasattr(layer, "extra_macs")]
-    assert {type(layer).__name__ for layer in custom} == {"AKConv", "ODConv", "SPConv", "DynamicConv", "DySample"}
+    assert {type(layer).__name__ for layer in custom} == set(MODULES)
     # Ultralytics sees neither the per-sample convolutions nor the sampling, so its figure is lower.
     assert model_cost(model, 320).gflops > get_flops(model, 320) * 1.01
 

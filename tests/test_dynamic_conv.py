@@ -13,13 +13,19 @@ from shapenas.modules.dynamic_kernel import conv_out_size, per_sample_conv
 
 
 def _reference(m: DynamicConv, x: torch.Tensor) -> torch.Tensor:
-    """Slow, obvious DynamicConv (eval mode): one sample at a time, the kernel built by a loop over E."""
+    """Slow, obvious DynamicConv (eval mode) from its parameters alone: one sample at a time, the gates as a matrix
+    product, the kernel built by a loop over E, one plain conv per sample, BatchNorm and SiLU written out."""
+    kernels = m.weight.reshape(m.num_experts, m.c2, m.c1 // m.groups, m.k, m.k)
+    bn = m.bn
     outs = []
-    for xb in x.split(1):
-        r = torch.sigmoid(m.routing(xb.mean(dim=(2, 3))))[0]
-        kernel = sum(r[e] * m.kernels()[e] for e in range(m.num_experts))
-        outs.append(m.act(m.bn(F.conv2d(xb, kernel, stride=m.s, padding=m.k // 2, groups=m.g))))
-    return torch.cat(outs)
+    for xb in x:
+        gates = torch.sigmoid(m.routing.weight @ xb.mean(dim=(1, 2)) + m.routing.bias)  # (E,)
+        kernel = sum(gates[e] * kernels[e] for e in range(m.num_experts))
+        y = F.conv2d(xb[None], kernel, stride=m.s, padding=m.k // 2, groups=m.groups)[0]
+        y = (y - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var + bn.eps)[:, None, None]
+        y = y * bn.weight[:, None, None] + bn.bias[:, None, None]
+        outs.append(y * torch.sigmoid(y))
+    return torch.stack(outs)
 
 
 # --- per_sample_conv ---------------------------------------------------------------------------
@@ -38,7 +44,11 @@ def test_per_sample_conv_equals_loop(groups):
 
 
 def test_per_sample_conv_empty_batch_and_bad_shapes():
-    assert per_sample_conv(torch.randn(0, 4, 5, 5), torch.randn(0, 2, 4, 3, 3), padding=1).shape == (0, 2, 5, 5)
+    x, w = torch.randn(0, 4, 5, 5, requires_grad=True), torch.randn(0, 2, 4, 3, 3, requires_grad=True)
+    y = per_sample_conv(x, w, padding=1)
+    assert y.shape == (0, 2, 5, 5)
+    y.sum().backward()  # the empty output is still part of the graph: empty gradients reach x and the kernels
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape
     with pytest.raises(ValueError, match="does not fit"):
         per_sample_conv(torch.randn(2, 4, 5, 5), torch.randn(3, 2, 4, 3, 3))
     with pytest.raises(ValueError, match="expected x"):
@@ -48,10 +58,13 @@ def test_per_sample_conv_empty_batch_and_bad_shapes():
 # --- DynamicConv -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kw", [dict(k=3, num_experts=4), dict(k=1, num_experts=1), dict(k=3, g=2)])
+@pytest.mark.parametrize("kw", [dict(k=3, num_experts=4), dict(k=1, num_experts=1), dict(k=3, groups=2)])
 def test_matches_slow_reference(kw):
     torch.manual_seed(1)
     m = DynamicConv(8, 6, s=2, **kw).double().eval()
+    with torch.no_grad():  # BN affine and routing away from their init
+        for p in (m.bn.weight, m.bn.bias, m.routing.weight, m.routing.bias):
+            p.add_(torch.randn_like(p) * 0.5)
     nn.init.normal_(m.bn.running_mean), nn.init.uniform_(m.bn.running_var, 0.5, 2.0)
     x = torch.randn(3, 8, 7, 9, dtype=torch.float64)
     torch.testing.assert_close(m(x), _reference(m, x), rtol=1e-10, atol=1e-10)
@@ -74,7 +87,14 @@ def test_extra_macs_formula():
 
 @pytest.mark.parametrize(
     "kw, bad",
-    [(dict(k=4), "k"), (dict(k=-1), "k"), (dict(s=0), "s"), (dict(num_experts=0), "num_experts"), (dict(g=3), "g=3")],
+    [
+        (dict(k=4), "k"),
+        (dict(k=-1), "k"),
+        (dict(s=0), "s"),
+        (dict(num_experts=0), "num_experts"),
+        (dict(groups=3), "groups=3"),
+        (dict(groups=False), "groups"),
+    ],
 )
 def test_bad_arguments_raise(kw, bad):
     with pytest.raises(ValueError, match=bad) as err:

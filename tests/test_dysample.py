@@ -1,4 +1,5 @@
-"""DySample: shapes, bilinear at init, params, autocast, bad args, extra_macs, ONNX with dynamic H/W.
+"""DySample: the gather reference with learned offsets, shapes, bilinear at init, params, autocast, bad args,
+extra_macs, ONNX with dynamic H/W.
 
 Gradients (batch size 1, train mode), batch independence, empty batch, gradcheck and fixed-size ONNX
 are in test_module_conformance.py, over the same eight configurations as CONFIGS.
@@ -12,7 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shapenas.modules.dysample import DySample
+from shapenas.modules.dysample import DySample, dysample_sample, pixel_shuffle, pixel_unshuffle
+from tests.dysample_reference import reference_forward, reference_sample
 
 CONFIGS = [  # (c, scale, style, groups, dyscope)
     (8, 2, "lp", 4, False),
@@ -45,6 +47,48 @@ def onnx_export_dynamic(m, x, path) -> None:
         dynamic_axes=axes,
         **kwargs,
     )
+
+
+@pytest.mark.parametrize("scale, groups", [(2, 1), (2, 4), (3, 2)])
+def test_sample_matches_gather_reference(scale, groups):
+    """Offsets of up to +-3 pixels: fractional positions everywhere, many past the border (clamped)."""
+    g = torch.Generator().manual_seed(scale * 10 + groups)
+    x = torch.randn(2, 4 * groups, 3, 4, generator=g, dtype=torch.float64)
+    offset = (torch.rand(2, 2 * groups * scale**2, 3, 4, generator=g, dtype=torch.float64) - 0.5) * 6
+    got = dysample_sample(x, offset, scale, groups)
+    torch.testing.assert_close(got, reference_sample(x, offset, scale, groups), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "cfg", [(8, 2, "lp", 4, False), (8, 2, "lp", 2, True), (8, 2, "pl", 2, False), (16, 2, "pl", 4, True)]
+)
+def test_module_matches_gather_reference(cfg):
+    """The whole module with learned-looking parameters (offsets of a pixel or more) against the reference, which
+    computes each pixel's offset from the parameters itself."""
+    m = DySample(*cfg).double().eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    x = torch.randn(2, cfg[0], 3, 4, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), reference_forward(m, x), rtol=1e-10, atol=1e-10)
+
+
+def test_sample_rejects_a_wrong_offset_shape():
+    with pytest.raises(ValueError, match=r"expected offset \(1, 16, 3, 4\).*got offset \(1, 8, 3, 4\)"):
+        dysample_sample(torch.randn(1, 4, 3, 4), torch.randn(1, 8, 3, 4), 2, 2)
+
+
+@pytest.mark.parametrize("b", [0, 2])
+def test_pixel_shuffles_equal_torchs(b):
+    x = torch.randn(b, 18, 4, 5)
+    torch.testing.assert_close(pixel_shuffle(x, 3), torch.nn.functional.pixel_shuffle(x, 3))
+    torch.testing.assert_close(pixel_unshuffle(pixel_shuffle(x, 3), 3), x)
+    y = torch.randn(b, 2, 12, 15)
+    torch.testing.assert_close(pixel_unshuffle(y, 3).shape, (b, 18, 4, 5))
+    if b:  # torch's own pixel_unshuffle returns an empty batch unchanged
+        torch.testing.assert_close(pixel_unshuffle(y, 3), torch.nn.functional.pixel_unshuffle(y, 3))
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
@@ -121,7 +165,9 @@ def test_coordinates_in_float32_under_autocast():
         ((8, 1), "scale must be an integer >= 2, got 1"),
         ((8, 2.0), "got 2.0"),
         ((6, 2, "lp", 4), "c=6, groups=4"),
-        ((8, 2, "lp", 0), "groups=0"),
+        ((8, 2, "lp", 0), "groups must be an integer >= 1, got 0"),
+        ((8, 2, "lp", 2, 1), "dyscope must be true or false, got 1"),
+        ((8.0, 2), "c must be an integer >= 1, got 8.0"),
         ((6, 2, "pl", 1), "c=6, scale=2, groups=1"),
         ((8, 2, "pl", 4), "c=8, scale=2, groups=4"),
     ],

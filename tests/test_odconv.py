@@ -1,57 +1,79 @@
-"""ODConv: a slow reference, params, extra_macs, arguments, temperature schedule.
+"""ODConv: a slow reference, params, extra_macs, arguments, temperature.
 
-Shapes, gradients, batch independence, batch size 1, gradcheck and ONNX are in test_module_conformance.py.
+Shapes, gradients, batch independence, batch size 1, gradcheck and ONNX are in test_module_conformance.py; the
+Ultralytics callback that schedules the temperature is tested with a real training in test_ultralytics_seam.py.
 """
 
-import copy
-from types import SimpleNamespace
+import pickle
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from shapenas.modules.odconv import ODConv, TemperatureSchedule, add_temperature_schedule, temperature_at
+from shapenas.modules.odconv import ODConv, set_temperature, temperature_at
 
 
 def _attention_dim(c1, reduction=0.0625):
     return max(int(c1 * reduction), 16)
 
 
+def _linear(conv: nn.Conv2d, z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A 1x1 attention conv on a pooled vector, as a matrix product, divided by the temperature."""
+    return (conv.weight.flatten(1) @ z + conv.bias) / temperature
+
+
+def _batch_norm_silu(bn: nn.BatchNorm2d, y: torch.Tensor) -> torch.Tensor:
+    """Eval-mode BatchNorm with its running statistics, then SiLU, on one sample (C, H, W)."""
+    scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps))[:, None, None]
+    y = (y - bn.running_mean[:, None, None]) * scale + bn.bias[:, None, None]
+    return y * torch.sigmoid(y)
+
+
 def _reference(m: ODConv, x: torch.Tensor) -> torch.Tensor:
-    """Slow, obvious ODConv (eval mode): one sample at a time, the kernel built by a loop over K."""
-    t, outs = m.temperature, []
-    for xb in x.split(1):
-        z = F.relu(m.norm(m.fc(xb.mean(dim=(2, 3), keepdim=True))))
-        ca = torch.sigmoid(m.channel_fc(z) / t)
-        fa = torch.sigmoid(m.filter_fc(z) / t).reshape(1, -1, 1, 1) if m.filter_fc is not None else 1.0
-        sa = torch.sigmoid(m.spatial_fc(z) / t).reshape(m.k, m.k) if m.spatial_fc is not None else 1.0
-        ka = torch.softmax(m.kernel_fc(z).flatten() / t, 0) if m.kernel_fc is not None else torch.ones(1)
-        kernel = sum(ka[i] * sa * m.kernels()[i] for i in range(m.kernel_num))
-        y = F.conv2d(xb * ca, kernel, stride=m.s, padding=m.k // 2, groups=m.g) * fa
-        outs.append(m.act(m.bn(y)))
-    return torch.cat(outs)
+    """Slow, obvious ODConv (eval mode) from its parameters alone: one sample at a time, the four attentions written
+    out (GroupNorm(1, A) as a standardisation), the kernel built by a loop over K, one plain conv per sample."""
+    t, k = m.temperature, m.k
+    kernels = m.weight.reshape(m.kernel_num, m.c2, m.c1 // m.groups, k, k)
+    outs = []
+    for xb in x:
+        z = m.fc.weight.flatten(1) @ xb.mean(dim=(1, 2))  # squeeze: (A,)
+        z = (z - z.mean()) / torch.sqrt(z.var(unbiased=False) + m.norm.eps) * m.norm.weight + m.norm.bias
+        z = z.clamp(min=0)
+        channel = torch.sigmoid(_linear(m.channel_fc, z, t))
+        filt = torch.sigmoid(_linear(m.filter_fc, z, t)) if m.filter_fc is not None else torch.ones(m.c2)
+        spatial = torch.sigmoid(_linear(m.spatial_fc, z, t)).reshape(k, k) if m.spatial_fc is not None else 1.0
+        mix = torch.softmax(_linear(m.kernel_fc, z, t), 0) if m.kernel_fc is not None else torch.ones(1)
+        kernel = sum(mix[i] * spatial * kernels[i] for i in range(m.kernel_num))
+        y = F.conv2d((xb * channel[:, None, None])[None], kernel, stride=m.s, padding=k // 2, groups=m.groups)[0]
+        outs.append(_batch_norm_silu(m.bn, y * filt[:, None, None]))
+    return torch.stack(outs)
 
 
-@pytest.mark.parametrize("kw", [dict(k=3, kernel_num=4), dict(k=1, kernel_num=1), dict(k=3, kernel_num=1, g=8)])
+@pytest.mark.parametrize(
+    "kw", [dict(k=3, kernel_num=4), dict(k=1, kernel_num=1), dict(k=3, kernel_num=1, groups=8), dict(groups=2)]
+)
 def test_matches_slow_reference(kw):
     torch.manual_seed(0)
-    c2 = 8 if kw.get("g") else 6
+    c2 = 8 if kw.get("groups") == 8 else 6
     m = ODConv(8, c2, s=2, **kw).double().eval()
     m.temperature = 3.0
+    with torch.no_grad():  # every parameter away from its init, so no attention is trivially uniform
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
     nn.init.normal_(m.bn.running_mean), nn.init.uniform_(m.bn.running_var, 0.5, 2.0)
     x = torch.randn(3, 8, 7, 9, dtype=torch.float64)
     torch.testing.assert_close(m(x), _reference(m, x), rtol=1e-10, atol=1e-10)
 
 
 def test_depthwise_has_no_filter_attention():
-    assert ODConv(8, 8, g=8).filter_fc is None and ODConv(8, 8, g=4).filter_fc is not None
+    assert ODConv(8, 8, groups=8).filter_fc is None and ODConv(8, 8, groups=4).filter_fc is not None
 
 
 def test_param_count_formula():
     c1, c2, k, kn, g = 32, 24, 3, 4, 2
     a = _attention_dim(c1)
-    m = ODConv(c1, c2, k, 1, kn, g=g)
+    m = ODConv(c1, c2, k, 1, kn, groups=g)
     expected = (
         kn * c2 * (c1 // g) * k * k  # kernels
         + c1 * a
@@ -84,7 +106,9 @@ def test_extra_macs_formula():
         (dict(kernel_num=0), "kernel_num"),
         (dict(reduction=0.0), "reduction"),
         (dict(reduction=1.5), "reduction"),
-        (dict(g=3), "g=3"),
+        (dict(groups=3), "groups=3"),
+        (dict(groups=True), "groups"),
+        (dict(c1=8.0), "c1"),
     ],
 )
 def test_bad_arguments_raise(kw, bad):
@@ -115,57 +139,18 @@ def test_temperature_at():
         temperature_at(0.0, 1.5)
 
 
-def _fake_trainer(start_epoch=0, epochs=10, nb=5):
-    model = nn.Sequential(ODConv(8, 8), nn.Sequential(ODConv(8, 8, 1)))
-    return SimpleNamespace(
-        model=model,
-        ema=SimpleNamespace(ema=copy.deepcopy(model)),
-        epochs=epochs,
-        train_loader=list(range(nb)),
-        start_epoch=start_epoch,
-        epoch=start_epoch,
-    )
+def test_set_temperature_reaches_every_odconv():
+    model = nn.Sequential(ODConv(8, 8), nn.Sequential(nn.ReLU(), ODConv(8, 8, 1)))
+    assert set_temperature(model, 4.5) == 2
+    assert [m.temperature for m in model.modules() if isinstance(m, ODConv)] == [4.5, 4.5]
 
 
-def _temps(trainer):
-    mods = list(trainer.model.modules()) + list(trainer.ema.ema.modules())
-    return {m.temperature for m in mods if isinstance(m, ODConv)}
-
-
-def test_schedule_drives_model_and_ema():
-    tr = _fake_trainer()  # 50 batches in all, anneal over the first 5
-    sched = TemperatureSchedule(share=0.1)
-    sched.on_train_start(tr)
-    assert _temps(tr) == {30.0}
-    sched.on_train_epoch_start(tr)
-    seen = []
-    for _ in range(7):
-        sched.on_train_batch_start(tr)
-        (t,) = _temps(tr)
-        seen.append(t)
-    assert seen == pytest.approx([temperature_at(i / 50, 0.1) for i in range(7)])
-    assert seen[-1] == 1.0 and seen[2] == pytest.approx(30 - 29 * 0.4)
-    sched.on_train_end(tr)
-    assert _temps(tr) == {1.0}
-
-
-def test_schedule_resumes_and_unwraps_ddp():
-    tr = _fake_trainer(start_epoch=2)
-    wrapper = nn.Module()
-    wrapper.module = tr.model  # what DistributedDataParallel looks like to the callback
-    tr.model = wrapper
-    sched = TemperatureSchedule(share=0.5)  # anneal over 25 of 50 batches; resumed at batch 10
-    sched.on_train_start(tr)
-    sched.on_train_epoch_start(tr)
-    sched.on_train_batch_start(tr)
-    (t,) = _temps(tr)
-    assert t == pytest.approx(30 - 29 * 10 / 25)
-
-
-def test_add_temperature_schedule_registers_callbacks():
-    calls = []
-    yolo = SimpleNamespace(add_callback=lambda event, fn: calls.append((event, fn)))
-    sched = add_temperature_schedule(yolo, share=0.2)
-    events = {e for e, _ in calls}
-    assert {"on_train_start", "on_train_batch_start", "on_train_end"} <= events
-    assert all(fn.__self__ is sched for _, fn in calls) and sched.share == 0.2
+def test_a_module_pickled_before_the_rename_of_g_loads():
+    """Ultralytics checkpoints pickle module objects: one written while the attribute was `g` must still run."""
+    m = ODConv(8, 8, 3, 1, 2, groups=2).eval()
+    x = torch.randn(2, 8, 5, 5)
+    old = pickle.loads(pickle.dumps(m))
+    old.__dict__["g"] = old.__dict__.pop("groups")  # what the code before the rename pickled
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.groups == 2 and "g" not in loaded.__dict__
+    torch.testing.assert_close(loaded(x), m(x))

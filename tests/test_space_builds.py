@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from shapenas.config import config_from_dict
+from shapenas.modules import MODULES
 from shapenas.spaces import SearchSpace
-from shapenas.ultralytics_bridge import build_model
+from shapenas.ultralytics.build import build_model
+from tests.helpers import one_thread  # noqa: F401  (a fixture, used below)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -41,18 +43,10 @@ def _candidates(space, count: int, seed: int):
     return candidates
 
 
-@pytest.fixture
-def one_thread():
-    # Many small convolutions: on a shared 2-core machine one thread is as fast and does not fight other jobs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("base", list(BASES))
-def test_random_candidates_build_and_run(base, one_thread):
+@pytest.mark.usefixtures("one_thread")
+def test_random_candidates_build_and_run(base):
     torch.manual_seed(0)
     space = SearchSpace(config_from_dict({"base": base}))
     expected_shape = _forward(build_model(space.render(space.baseline()))).shape
@@ -64,4 +58,4 @@ def test_random_candidates_build_and_run(base, one_thread):
             assert type(model.model[index]).__name__ == choice.module, (candidate.summary(), index)
             modules_seen.add(choice.module)
         assert _forward(model).shape == expected_shape, candidate.summary()
-    assert modules_seen == {"AKConv", "ODConv", "SPConv", "DynamicConv", "DySample"}
+    assert modules_seen == set(MODULES)

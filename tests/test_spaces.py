@@ -203,10 +203,24 @@ def test_space_command_samples_and_writes_yamls(tmp_path, capsys):
     out_dir = tmp_path / "out"
     assert main(["space", "configs/quickstart.yaml", "--sample", "3", "--out", str(out_dir), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    imgsz = load_config("configs/quickstart.yaml").proxy["imgsz"]  # GFLOPs are at the proxy's image size
+    imgsz = load_config("configs/quickstart.yaml").proxy.imgsz  # GFLOPs are at the proxy's image size
     assert out.count(f"GFLOPs @{imgsz}") == 3 and "params:" in out
     files = sorted(out_dir.glob("*.yaml"))
     assert len(files) == 3
     from ultralytics.nn.tasks import DetectionModel
 
     DetectionModel(str(files[0]), verbose=False)  # an exported file builds from its path, at the scale it names
+
+
+def test_space_command_says_which_values_a_slot_drops_and_why(capsys):
+    overrides = ["--set", "space.slots=[0, 10]", "--set", "space.dysample.groups=[3, 4]", "--set", "search.presets=[]"]
+    assert main(["space", "configs/quickstart.yaml", *overrides]) == 0
+    out = capsys.readouterr().out
+    table, _, dropped = out.partition("not offered (the module refuses these values at that slot):\n")
+    assert dropped, out
+    # the RGB stem cannot be split by SPConv at ratio 0.25 or 0.5 (0.75 stays offered); 256 channels not by 3 groups
+    assert "  L0 SPConv ratio=0.25: SPConv: cannot split c1=3 with ratio=0.25" in dropped
+    assert "  L0 SPConv ratio=0.5: SPConv: cannot split c1=3 with ratio=0.5" in dropped
+    assert "  L10 DySample style=lp,groups=3: DySample: c must be divisible by groups, got c=256, groups=3" in dropped
+    assert "SPConv(ratio 0.75)" in table and "ratio=0.75" not in dropped
+    assert "DySample(lp g4; pl g4)" in table

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-import threading
 import time
 
 import optuna
@@ -15,30 +14,7 @@ import sqlalchemy
 
 from shapenas.search.outage import StorageUnavailable, is_transient
 from shapenas.search.storage import open_storage
-
-SQLITE_BUSY_SECONDS = 5  # sqlite3's own wait for a lock (Python's default timeout), before our retry starts
-
-
-class ExclusiveLock:
-    """Another connection holds an exclusive lock on the SQLite file, as a long write would, for `seconds` at most."""
-
-    def __init__(self, path, seconds: float):
-        self._locked, self._release = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._hold, args=(path, seconds), daemon=True)
-        self._thread.start()
-        assert self._locked.wait(30)
-
-    def _hold(self, path, seconds: float) -> None:
-        connection = sqlite3.connect(path, isolation_level=None)
-        connection.execute("BEGIN EXCLUSIVE")
-        self._locked.set()
-        self._release.wait(seconds)
-        connection.execute("ROLLBACK")
-        connection.close()
-
-    def release(self) -> None:
-        self._release.set()
-        self._thread.join()
+from tests.helpers import SQLITE_BUSY_SECONDS, ExclusiveLock
 
 
 @pytest.fixture

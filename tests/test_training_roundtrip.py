@@ -1,5 +1,5 @@
-"""A model using all five modules trains with stock Ultralytics, reloads in a new process, validates, predicts and
-exports to ONNX with onnxruntime matching PyTorch."""
+"""A model using every registered module trains with stock Ultralytics, reloads in a new process, validates,
+predicts and exports to ONNX with onnxruntime matching PyTorch."""
 
 import json
 import subprocess
@@ -11,6 +11,7 @@ import yaml
 from ultralytics import YOLO
 
 from shapenas import add_temperature_schedule
+from shapenas.modules import MODULES
 from tests.yaml_fixtures import all_modules_yaml, used_modules
 
 RELOAD_SCRIPT = textwrap.dedent(
@@ -39,7 +40,7 @@ RELOAD_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_train_reload_validate_predict_export(tmp_path, tiny_data):
     model_dict = all_modules_yaml("yolov8n.yaml")
-    assert {"AKConv", "ODConv", "SPConv", "DynamicConv", "DySample"} <= used_modules(model_dict)
+    assert set(MODULES) <= used_modules(model_dict)
     model_dict.pop("yaml_file"), model_dict.pop("scale")
     cfg = tmp_path / "yolov8n-all.yaml"
     cfg.write_text(yaml.safe_dump(model_dict, sort_keys=False))
@@ -73,7 +74,7 @@ def test_train_reload_validate_predict_export(tmp_path, tiny_data):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"AKConv", "ODConv", "SPConv", "DynamicConv", "DySample"} <= set(result["names"])
+    assert set(MODULES) <= set(result["names"])
     assert 0.0 <= result["map"] <= 1.0
     classes = len(yaml.safe_load(tiny_data.read_text())["names"])
     assert result["shape"][:2] == [1, 4 + classes]  # training sets nc from the dataset

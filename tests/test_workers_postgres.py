@@ -4,22 +4,26 @@ both).
 
 - Three workers share one budget: exactly that many finished trials, no candidate trained twice at the same time,
   every trial's attributes stored.
-- A worker killed with SIGKILL in the middle of a trial: its trial is failed by the heartbeat and retried by
-  another worker; finished trials are untouched.
+- A worker killed with SIGKILL while it trains a trial: its trial is failed by the heartbeat and retried by another
+  worker; finished trials are untouched.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import defaultdict
 
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from shapenas.config import load_config
+from shapenas.spaces import SearchSpace
+from shapenas.spaces.candidate import Candidate, Choice
 from tests.postgres_server import PostgresServer, why_not_available
-from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, snapshot, start_worker, wait_for, write_tiny_config
+from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, snapshot, start_worker, write_tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -89,22 +93,48 @@ def test_three_workers_share_one_budget_exactly(postgres_url, tmp_path, tiny_dat
     assert len(trained_keys) == len(set(trained_keys)) <= 3  # three candidates: each trained once at most
 
 
-def _killed_mid_trial(study_name, url):
-    """True once a trial is finished and a later one is running with its candidate announced."""
-    try:
-        trials = load(url, study_name).trials
-    except KeyError:
-        return False
-    running = [t for t in trials if t.state == TrialState.RUNNING and "key" in t.user_attrs]
-    return any(t.state == TrialState.COMPLETE for t in trials) and bool(running)
+def _queue_a_second_candidate(url, study_name, config_path) -> None:
+    """Queue DySample(lp, groups 2) after the baseline preset, so that trial 1 trains for sure (a sampled candidate
+    might be the baseline again, and reuse its result without training)."""
+    space = SearchSpace(load_config(config_path))
+    dysample = Candidate.of({13: Choice.of("DySample", style="lp", groups=2, dyscope=False)})
+    load(url, study_name).enqueue_trial(space.to_params(dysample))
+
+
+def _training_after_a_finished_trial(study) -> bool:
+    """True when a trial is finished and a later one is training: its cost is recorded, it reuses no twin and has
+    no result yet (with one worker nothing makes it wait)."""
+    trials = study.get_trials()
+    training = [
+        t
+        for t in trials
+        if t.state == TrialState.RUNNING and "gflops" in t.user_attrs
+        if "reused_from" not in t.user_attrs and "map50_95" not in t.user_attrs
+    ]
+    return any(t.state == TrialState.COMPLETE for t in trials) and bool(training)
+
+
+def _kill_while_training(worker, study, timeout: float) -> bool:
+    """SIGKILL `worker` once it trains a trial after a finished one. The worker is frozen (SIGSTOP) while the storage
+    is read, so its trial cannot finish between that look and the kill."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGSTOP)
+        if _training_after_a_finished_trial(study):
+            os.killpg(worker.pid, signal.SIGKILL)
+            return True
+        os.killpg(worker.pid, signal.SIGCONT)
+        time.sleep(0.2)
+    return False
 
 
 def test_sigkilled_worker_trial_is_retried_by_another_worker(postgres_url, tmp_path, tiny_data):
     _create(postgres_url, "killed", tmp_path, tiny_data, trials=3)
+    _queue_a_second_candidate(postgres_url, "killed", tmp_path / "tiny.yaml")
     victim = start_worker(postgres_url, "killed", tmp_path, "--heartbeat", 1, log_name="victim")
     try:
-        assert wait_for(lambda: _killed_mid_trial("killed", postgres_url), 300), (tmp_path / "victim.log").read_text()
-        os.killpg(victim.pid, signal.SIGKILL)
+        killed_it = _kill_while_training(victim, load(postgres_url, "killed"), 300)
+        assert killed_it, (tmp_path / "victim.log").read_text()
         victim.wait(timeout=30)
     finally:
         kill_all(victim)

@@ -1,19 +1,26 @@
-"""Arguments and helpers shared by the commands that work on a study."""
+"""Arguments and helpers shared by the commands that work on a study.
+
+Command modules import only argparse and this module at the top, so `shapenas --help` loads no torch, Ultralytics or
+Optuna; what a command needs to run is imported inside it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shapenas.config import Config, require_data
 from shapenas.errors import UserError
-from shapenas.search.storage import DEFAULT_RETRY_SECONDS, DEFAULT_RUN_ROOT, open_storage
-from shapenas.search.study import load_existing
+from shapenas.files import RUN_ROOT
+from shapenas.search.outage import DEFAULT_RETRY_SECONDS
+
+if TYPE_CHECKING:
+    from shapenas.config import Config
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///runs/shapenas/shapenas.db)"
+        "--storage", metavar="URL", help=f"Optuna storage URL (default: sqlite:///{RUN_ROOT / 'shapenas.db'})"
     )
     parser.add_argument(
         "--study", metavar="NAME", help="study name (default: the config file's name, or the only study)"
@@ -48,26 +55,69 @@ def check_storage_retry(args: argparse.Namespace) -> None:
 
 
 def run_dir(study_name: str) -> Path:
-    return DEFAULT_RUN_ROOT / study_name
+    return RUN_ROOT / study_name
 
 
-def open_existing_study(args: argparse.Namespace, heartbeat: int = 30):
-    """(study, config) for commands that read or continue a study; `UserError` when it is not there."""
-    storage = open_storage(args.storage, heartbeat, create=False)
-    return load_existing(storage, args.study)
+def print_front(study) -> None:
+    """The study's Pareto front as a table on stdout: what `search`, `resume` and `worker` end with."""
+    from shapenas.search import pareto
+
+    rows = pareto.front(study)
+    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
+    print(pareto.table(rows) if rows else "(no trained trials yet)")
 
 
-def open_study_to_run(args: argparse.Namespace):
-    """(study, config, storage) for commands that run trials (`--heartbeat`, `--storage-retry`)."""
+def add_artifacts_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifacts",
+        metavar="DIR|s3://BUCKET",
+        help="where the study keeps the files every machine needs (its parent checkpoint): a folder (shared by the "
+        "machines) or s3://BUCKET; default: the one the study was created with, else runs/shapenas/artifacts",
+    )
+
+
+def open_existing_study(args: argparse.Namespace):
+    """(study, config) for commands that read a study; `UserError` when it is not there."""
+    from shapenas.search.storage import open_storage
+    from shapenas.search.study import load_existing
+
+    return load_existing(open_storage(args.storage, create=False), args.study)
+
+
+def open_study_and_storage(args: argparse.Namespace):
+    """(study, config, storage) for commands that run trials (`--heartbeat`, `--storage-retry`): trials, pending
+    results and the parent all go through this one storage."""
+    from shapenas.search.storage import open_storage
+    from shapenas.search.study import load_existing
+
     check_storage_retry(args)
     storage = open_storage(args.storage, args.heartbeat, create=False, retry_seconds=args.storage_retry)
     return (*load_existing(storage, args.study), storage)
 
 
+def upload_pending(study, storage) -> None:
+    """Results a process of this folder saved while the storage was away are written first (`search.pending`): their
+    trials are RUNNING, not dead, and making a parent may take a while."""
+    from shapenas.search.pending import pending_folder, upload_pending
+
+    upload_pending(study, storage, pending_folder(run_dir(study.study_name)))
+
+
+def prepared_parent(study, storage, config: Config, data: str, args: argparse.Namespace):
+    """The parent candidates start from (`proxy.init: parent`), made first if the study has none; else None."""
+    from shapenas.search.parent import prepare_parent
+
+    return prepare_parent(study, storage, config, data, run_dir(study.study_name), args.artifacts)
+
+
 def checked_data(config: Config) -> str:
-    """The dataset YAML of a command that trains, checked image by image before any trial starts."""
+    """The dataset YAML of a command that trains, checked image by image, and the proxy's device checked to be on
+    this machine: both before any trial starts or any study is created."""
+    from shapenas.config import require_data
     from shapenas.data.check import check_dataset
+    from shapenas.devices import check_device
 
     data = require_data(config)
     check_dataset(data)
+    check_device(config.proxy.device)
     return data

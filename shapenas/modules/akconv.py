@@ -10,13 +10,14 @@ coordinates in float32 (float64 for float64 inputs), even under autocast.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shapenas.modules.akconv_shapes import Shape, resolve_shape
+from shapenas.modules._checks import check_int
+from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm
+from shapenas.modules._pickled import renamed_attributes
+from shapenas.modules.akconv_shapes import Shape, resolve_shape, tap_shares, window_shift
 
 __all__ = ["AKConv", "akconv_sample"]
 
@@ -66,18 +67,13 @@ def akconv_sample(x: torch.Tensor, offset: torch.Tensor, p_n: torch.Tensor, stri
     return out.to(x.dtype)
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"AKConv: {name} must be an integer >= {low}, got {value!r}")
-
-
 class AKConv(nn.Module):
-    """AKConv, a drop-in for Ultralytics ``Conv``; YAML row ``AKConv: [c2, num_param, stride, shape?]``.
+    """AKConv, a drop-in for Ultralytics ``Conv``; YAML row ``AKConv: [c2, num_param, s, shape?]``.
 
     x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)
 
     - ``p_conv``: 3x3 conv, stride s, padding 1, c1 -> 2N, bias; weights and bias start at
-      zero, so at initialisation the layer samples exactly its initial points.
+      zero (``reset_parameters``), so at initialisation the layer samples exactly its initial points.
       Output channels [0, N) are row offsets and [N, 2N) column offsets of points 0..N-1.
     - positions p = top-left anchor (i*s, j*s) + initial point + offset, clamped to
       [0, H-1] x [0, W-1], sampled bilinearly and stacked: (B, c1, h*N, w).
@@ -97,31 +93,72 @@ class AKConv(nn.Module):
     silently disagree with ``points``.
     """
 
-    def __init__(self, c1: int, c2: int, num_param: int = 5, stride: int = 1, shape=None):
+    def __init__(self, c1: int, c2: int, num_param: int = 5, s: int = 1, shape: str | list | None = None):
         super().__init__()
-        _check_int("c1", c1, 1)
-        _check_int("c2", c2, 1)
-        _check_int("num_param", num_param, 2)
-        _check_int("stride", stride, 1)
-        self.c1, self.c2, self.num_param, self.stride = int(c1), int(c2), int(num_param), int(stride)
+        self.c1, self.c2 = check_int("AKConv", "c1", c1), check_int("AKConv", "c2", c2)
+        self.num_param = check_int("AKConv", "num_param", num_param, 2)
+        self.s = check_int("AKConv", "s", s)
         self.points: Shape = resolve_shape(shape, self.num_param)
         self.shape_name = "regular" if shape is None else shape if isinstance(shape, str) else "custom"
         n = self.num_param
-        self.p_conv = nn.Conv2d(c1, 2 * n, 3, stride=stride, padding=1, bias=True)
-        nn.init.zeros_(self.p_conv.weight)
-        nn.init.zeros_(self.p_conv.bias)
+        self.p_conv = nn.Conv2d(c1, 2 * n, 3, stride=s, padding=1, bias=True)
         self.conv = nn.Conv2d(c1, c2, (n, 1), stride=(n, 1), bias=False)
         self.bn = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
         rows = [float(r) for r, _ in self.points]
         cols = [float(c) for _, c in self.points]
         self.register_buffer("p_n", torch.tensor(rows + cols, dtype=torch.float32), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Offsets start at zero (the initial points are sampled exactly); the (N, 1) conv and BN as PyTorch's."""
+        nn.init.zeros_(self.p_conv.weight)
+        nn.init.zeros_(self.p_conv.bias)
+        self.conv.reset_parameters()
+        self.bn.reset_parameters()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(renamed_attributes(state, {"stride": "s"}))
+
+    @torch.no_grad()
+    def init_from_conv(
+        self, conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor | None = None, generator=None
+    ) -> None:
+        """Start as close as the shape allows to ``act(bn(conv(x)))`` of a padded 3x3 ``conv`` (same c1, c2, s).
+
+        The points are moved onto the 3x3 window by one integer shift (``window_shift``: the most tap energy landed),
+        set as the offset conv's bias (its weights stay zero), so the shape itself is kept. A point that lands on a
+        tap takes that tap's weights; a tap no point lands on goes to the nearest landed points, split evenly
+        (``tap_shares``). A regular N = 9 shape covers the window and equals the conv everywhere but a 1-pixel border
+        (AKConv clamps to the map, the conv zero-pads); other shapes are approximate: ``shapenas.inherit_weights``
+        measures and records the error. BatchNorm is copied. ``ValueError`` if the conv does not fit.
+        The rule needs no input sample ``x`` and no ``generator``; they are taken so every module starts alike.
+        """
+        check_replaces_conv("AKConv", self, conv, 3, self.s, 1)
+        tap_energy = conv.weight.double().pow(2).sum((0, 1)).tolist()
+        shift = window_shift(self.points, tap_energy)
+        weight = torch.zeros_like(self.conv.weight)  # (c2, c1, N, 1)
+        for n, shares in enumerate(tap_shares(self.points, shift)):
+            for (r, c), share in shares:
+                weight[:, :, n, 0] += share * conv.weight[:, :, r + 1, c + 1]
+        self.conv.weight.copy_(weight)
+        nn.init.zeros_(self.p_conv.weight)
+        self.p_conv.bias[: self.num_param] = shift[0]
+        self.p_conv.bias[self.num_param :] = shift[1]
+        copy_batchnorm(self.bn, bn)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, num_param: int = 9, shape=None) -> AKConv:
+        """An AKConv that starts from a padded 3x3 ``conv``; see ``init_from_conv``."""
+        module = cls(conv.in_channels, conv.out_channels, num_param, conv.stride[0], shape)
+        module.init_from_conv(conv, bn)
+        return module
 
     def sample(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, c1, H, W) -> stacked samples (B, c1, h*N, w) in x's dtype."""
         # cast the offsets, not the conv: p_conv runs in the autocast dtype like any conv
         offset = self.p_conv(x)
-        return akconv_sample(x, offset, self.p_n, self.stride)
+        return akconv_sample(x, offset, self.p_n, self.s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)."""
@@ -138,7 +175,5 @@ class AKConv(nn.Module):
         return 4 * int(b) * self.c1 * int(h) * int(w) * self.num_param
 
     def extra_repr(self) -> str:
-        s = f"num_param={self.num_param}, stride={self.stride}, shape={self.shape_name}"
-        if self.shape_name == "custom":
-            s += f" {self.points}"
-        return s
+        text = f"num_param={self.num_param}, s={self.s}, shape={self.shape_name}"
+        return text + (f" {self.points}" if self.shape_name == "custom" else "")

@@ -19,20 +19,20 @@ import math
 import torch
 import torch.nn as nn
 
-from .dynamic_kernel import per_sample_conv
+from shapenas.modules._checks import check_divisible, check_int, check_odd_int
+from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
+from shapenas.modules._pickled import renamed_attributes
+from shapenas.modules.dynamic_kernel import per_sample_conv
 
 __all__ = ["DynamicConv"]
 
 
-def _check_args(c1: int, c2: int, k: int, s: int, num_experts: int, g: int) -> None:
+def _check_args(c1: int, c2: int, k: int, s: int, num_experts: int, groups: int) -> None:
     """Raise ValueError naming the first impossible argument."""
-    for name, v in (("c1", c1), ("c2", c2), ("s", s), ("num_experts", num_experts), ("g", g)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"DynamicConv: {name} must be an int >= 1, got {v!r}")
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
-        raise ValueError(f"DynamicConv: k must be an odd int >= 1, got {k!r}")
-    if c1 % g or c2 % g:
-        raise ValueError(f"DynamicConv: c1 and c2 must be divisible by g, got c1={c1}, c2={c2}, g={g}")
+    for name, value in (("c1", c1), ("c2", c2), ("s", s), ("num_experts", num_experts), ("groups", groups)):
+        check_int("DynamicConv", name, value)
+    check_odd_int("DynamicConv", "k", k)
+    check_divisible("DynamicConv", {"c1": c1, "c2": c2}, "groups", groups)
 
 
 class DynamicConv(nn.Module):
@@ -40,26 +40,30 @@ class DynamicConv(nn.Module):
 
     ``x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)`` (padding ``k // 2``).
 
-    Parameters: ``weight (E, c2, c1/g, k, k)``, ``routing`` Linear(c1 -> E) with bias, ``bn``;
-    total ``E*c2*(c1/g)*k*k + c1*E + E + 2*c2``. No convolution bias (BN follows).
+    Parameters: ``weight (E, c2, c1/groups, k, k)``, ``routing`` Linear(c1 -> E) with bias, ``bn``;
+    total ``E*c2*(c1/groups)*k*k + c1*E + E + 2*c2``. No convolution bias (BN follows).
     """
 
-    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, num_experts: int = 4, g: int = 1):
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, num_experts: int = 4, groups: int = 1):
         super().__init__()
-        _check_args(c1, c2, k, s, num_experts, g)
-        self.c1, self.c2, self.k, self.s, self.g, self.num_experts = c1, c2, k, s, g, num_experts
-        # Stored 4-D as (num_experts*c2, c1/g, k, k): Ultralytics moves checkpoints with .to(memory_format=...), which
-        # rejects 5-D tensors. Viewed as (num_experts, c2, c1/g, k, k) wherever the kernels are used.
-        self.weight = nn.Parameter(torch.empty(num_experts * c2, c1 // g, k, k))
+        _check_args(c1, c2, k, s, num_experts, groups)
+        self.c1, self.c2, self.k, self.s, self.groups, self.num_experts = c1, c2, k, s, groups, num_experts
+        # Stored 4-D as (num_experts*c2, c1/groups, k, k): Ultralytics moves checkpoints with
+        # .to(memory_format=...), which rejects 5-D tensors. Viewed as (num_experts, c2, c1/groups, k, k) wherever
+        # the kernels are used.
+        self.weight = nn.Parameter(torch.empty(num_experts * c2, c1 // groups, k, k))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.routing = nn.Linear(c1, num_experts)
         self.bn = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
         self.reset_parameters()
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(renamed_attributes(state, {"g": "groups"}))
+
     def kernels(self) -> torch.Tensor:
-        """The candidate kernels as a view of shape (num_experts, c2, c1/g, k, k)."""
-        return self.weight.view(self.num_experts, self.c2, self.c1 // self.g, self.k, self.k)
+        """The candidate kernels as a view of shape (num_experts, c2, c1/groups, k, k)."""
+        return self.weight.view(self.num_experts, self.c2, self.c1 // self.groups, self.k, self.k)
 
     def reset_parameters(self) -> None:
         """Each expert initialised like an ``nn.Conv2d`` weight, as timm's CondConv2d (used by ParameterNet) does."""
@@ -67,32 +71,67 @@ class DynamicConv(nn.Module):
             nn.init.kaiming_uniform_(self.kernels()[i], a=math.sqrt(5))
         self.routing.reset_parameters()
 
+    @torch.no_grad()
+    def init_from_conv(
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d,
+        x: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        spread: float = 0.1,
+    ) -> None:
+        """Start computing exactly what ``act(bn(conv(x)))`` computed (same c1, c2, k, s, groups).
+
+        Every expert is ``2/E * W`` plus zero-sum noise (``spread`` of the expert's spread), and the routing Linear
+        is zeroed, so every gate is ``sigmoid(0) = 0.5`` and the mixed kernel ``sum_e 0.5 * W_e`` is ``W`` for every
+        input. The noise lets the experts, and the routing that tells them apart, separate during training
+        (sparse upcycling's idea for convolutions). BatchNorm is copied. ``ValueError`` if the conv does not fit.
+        No input sample ``x`` is needed.
+        """
+        check_replaces_conv("DynamicConv", self, conv, self.k, self.s, self.groups)
+        base = conv.weight * (2.0 / self.num_experts)
+        experts = base.unsqueeze(0) + zero_sum_noise(self.num_experts, base, spread, generator)
+        self.weight.copy_(experts.reshape_as(self.weight))
+        nn.init.zeros_(self.routing.weight)
+        nn.init.zeros_(self.routing.bias)
+        copy_batchnorm(self.bn, bn)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, num_experts: int = 4, **init) -> DynamicConv:
+        """A DynamicConv that starts as ``act(bn(conv(x)))``; see ``init_from_conv``."""
+        k, s = conv.kernel_size[0], conv.stride[0]
+        module = cls(conv.in_channels, conv.out_channels, k, s, num_experts, conv.groups)
+        module.init_from_conv(conv, bn, **init)
+        return module
+
     def routing_weights(self, x: torch.Tensor) -> torch.Tensor:
         """Independent gates ``sigmoid(Linear(GAP(x)))``: ``(B, c1, H, W) -> (B, E)``."""
         return torch.sigmoid(self.routing(self.pool(x).flatten(1)))
 
     def aggregate(self, r: torch.Tensor) -> torch.Tensor:
-        """Per-sample kernel ``sum_e r[:, e] * W_e``: ``(B, E) -> (B, c2, c1/g, k, k)``."""
-        w = r @ self.weight.reshape(self.num_experts, -1)  # (B, c2*c1/g*k*k)
-        return w.reshape(r.shape[0], self.c2, self.c1 // self.g, self.k, self.k)
+        """Per-sample kernel ``sum_e r[:, e] * W_e``: ``(B, E) -> (B, c2, c1/groups, k, k)``."""
+        w = r @ self.weight.reshape(self.num_experts, -1)  # (B, c2*c1/groups*k*k)
+        return w.reshape(r.shape[0], self.c2, self.c1 // self.groups, self.k, self.k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, c1, H, W) -> (B, c2, h, w)``."""
         weight = self.aggregate(self.routing_weights(x))
-        return self.act(self.bn(per_sample_conv(x, weight, None, self.s, self.k // 2, self.g)))
+        return self.act(self.bn(per_sample_conv(x, weight, None, self.s, self.k // 2, self.groups)))
 
     def extra_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
         """MACs outside child modules for ``forward(x) -> y``, with (h, w) = y's size:
 
-        - kernel aggregation: ``B*E*c2*(c1/g)*k*k``
-        - main per-sample convolution: ``B*c2*h*w*(c1/g)*k*k``
+        - kernel aggregation: ``B*E*c2*(c1/groups)*k*k``
+        - main per-sample convolution: ``B*c2*h*w*(c1/groups)*k*k``
 
         The pool, routing Linear, BN and SiLU are child modules, counted elsewhere.
         """
         b = x.shape[0]
         h, w = y.shape[-2:]
-        n = self.c2 * (self.c1 // self.g) * self.k * self.k
+        n = self.c2 * (self.c1 // self.groups) * self.k * self.k
         return int(b * self.num_experts * n + b * h * w * n)
 
     def extra_repr(self) -> str:
-        return f"c1={self.c1}, c2={self.c2}, k={self.k}, s={self.s}, num_experts={self.num_experts}, g={self.g}"
+        return (
+            f"c1={self.c1}, c2={self.c2}, k={self.k}, s={self.s}, num_experts={self.num_experts}, groups={self.groups}"
+        )

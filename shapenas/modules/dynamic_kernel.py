@@ -23,6 +23,22 @@ def conv_out_size(size: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def _check_shapes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> None:
+    if x.dim() != 4 or weight.dim() != 5:
+        raise ValueError(
+            f"per_sample_conv: expected x (B, c1, H, W) and weight (B, c2, c1/g, k, k), "
+            f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
+        )
+    b, c1 = x.shape[:2]
+    bw, c2, cin_g = weight.shape[:3]
+    if bw != b or cin_g * groups != c1:
+        raise ValueError(
+            f"per_sample_conv: weight {tuple(weight.shape)} does not fit x {tuple(x.shape)} with groups={groups}"
+        )
+    if bias is not None and tuple(bias.shape) != (b, c2):
+        raise ValueError(f"per_sample_conv: bias must be ({b}, {c2}), got {tuple(bias.shape)}")
+
+
 def per_sample_conv(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -42,22 +58,14 @@ def per_sample_conv(
     Returns:
         ``(B, c2, h, w)`` with ``h = conv_out_size(H, k, stride, padding)`` (same for w).
     """
-    if x.dim() != 4 or weight.dim() != 5:
-        raise ValueError(
-            f"per_sample_conv: expected x (B, c1, H, W) and weight (B, c2, c1/g, k, k), "
-            f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
-        )
+    _check_shapes(x, weight, bias, groups)
     b, c1, h, w = x.shape
-    bw, c2, cin_g, kh, kw = weight.shape
-    if bw != b or cin_g * groups != c1:
-        raise ValueError(
-            f"per_sample_conv: weight {tuple(weight.shape)} does not fit x {tuple(x.shape)} with groups={groups}"
-        )
-    if bias is not None and tuple(bias.shape) != (b, c2):
-        raise ValueError(f"per_sample_conv: bias must be ({b}, {c2}), got {tuple(bias.shape)}")
+    c2, cin_g, kh, kw = weight.shape[1:]
     ho, wo = conv_out_size(h, kh, stride, padding), conv_out_size(w, kw, stride, padding)
-    if b == 0:  # F.conv2d rejects groups=0; an empty batch gives an empty output
-        return x.new_zeros(0, c2, ho, wo)
+    if b == 0:  # F.conv2d rejects groups=0. The empty output stays tied to x and the kernels (zero gradients), as
+        # a batched convolution's would, so a backward pass through an empty batch reaches them.
+        tied = x.sum() + weight.sum() + (0 if bias is None else bias.sum())
+        return x.new_zeros(0, c2, ho, wo) + 0 * tied
     # (B, c1, H, W) -> (1, B*c1, H, W): sample b owns channel block b, which group b*g..b*g+g-1 reads.
     out = F.conv2d(
         x.reshape(1, b * c1, h, w),

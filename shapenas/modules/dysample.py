@@ -24,19 +24,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DySample"]
+from shapenas.modules._checks import check_bool, check_divisible, check_int, check_one_of
+
+__all__ = ["DySample", "dysample_sample"]
 
 _STYLES = ("lp", "pl")
 
 
-def _check_args(c: int, scale: int, style: str, groups: int) -> None:
+# F.pixel_shuffle and F.pixel_unshuffle written as views: torch's own hand an empty batch back unchanged (forward
+# for unshuffle, backward for shuffle), which breaks training steps and backward passes on an empty batch.
+def pixel_shuffle(x: torch.Tensor, s: int) -> torch.Tensor:
+    """``(B, C*s*s, H, W) -> (B, C, H*s, W*s)``: channel ``c*s*s + i*s + j`` goes to pixel ``(h*s + i, w*s + j)``."""
+    b, c, h, w = x.shape
+    x = x.reshape(b, c // (s * s), s, s, h, w).permute(0, 1, 4, 2, 5, 3)
+    return x.reshape(b, c // (s * s), h * s, w * s)
+
+
+def pixel_unshuffle(x: torch.Tensor, s: int) -> torch.Tensor:
+    """The inverse of ``pixel_shuffle``: ``(B, C, H*s, W*s) -> (B, C*s*s, H, W)``."""
+    b, c, hs, ws = x.shape
+    x = x.reshape(b, c, hs // s, s, ws // s, s).permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(b, c * s * s, hs // s, ws // s)
+
+
+def _check_args(c: int, scale: int, style: str, groups: int, dyscope: bool) -> None:
     """Raise ``ValueError`` naming the bad values for impossible configurations."""
-    if style not in _STYLES:
-        raise ValueError(f"DySample: style must be one of {_STYLES}, got {style!r}")
-    if not isinstance(scale, int) or scale < 2:
-        raise ValueError(f"DySample: scale must be an integer >= 2, got {scale}")
-    if groups < 1 or c % groups:
-        raise ValueError(f"DySample: c must be divisible by groups, got c={c}, groups={groups}")
+    check_int("DySample", "c", c)
+    check_one_of("DySample", "style", style, _STYLES)
+    check_int("DySample", "scale", scale, 2)
+    check_int("DySample", "groups", groups)
+    check_bool("DySample", "dyscope", dyscope)
+    check_divisible("DySample", {"c": c}, "groups", groups)
     if style == "pl" and (c % scale**2 or c // scale**2 < groups):
         raise ValueError(
             f"DySample: style 'pl' needs c divisible by scale**2 and c/scale**2 >= groups, "
@@ -68,17 +86,55 @@ class DySample(nn.Module):
 
     def __init__(self, c: int, scale: int = 2, style: str = "lp", groups: int = 4, dyscope: bool = False) -> None:
         super().__init__()
-        _check_args(c, scale, style, groups)
+        _check_args(c, scale, style, groups, dyscope)
         self.c, self.scale, self.style, self.groups, self.dyscope = c, scale, style, groups, dyscope
         c_in = c // scale**2 if style == "pl" else c
         c_out = 2 * groups if style == "pl" else 2 * groups * scale**2
         self.offset = nn.Conv2d(c_in, c_out, 1)
-        nn.init.normal_(self.offset.weight, std=0.001)
-        nn.init.zeros_(self.offset.bias)
         if dyscope:
             self.scope = nn.Conv2d(c_in, c_out, 1, bias=False)
-            nn.init.zeros_(self.scope.weight)
         self.register_buffer("init_pos", self._init_pos())  # same state_dict keys as the original
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Offset conv weights N(0, 0.001) and zero bias, scope conv zero: bilinear upsampling to start with."""
+        nn.init.normal_(self.offset.weight, std=0.001)
+        nn.init.zeros_(self.offset.bias)
+        if self.dyscope:
+            nn.init.zeros_(self.scope.weight)
+
+    @torch.no_grad()
+    def init_from_upsample(self, upsample: nn.Upsample, x: torch.Tensor | None = None, generator=None) -> None:
+        """Start computing what ``upsample`` (an ``nn.Upsample`` by this scale) computed, where the style allows.
+
+        - ``nearest``, style ``lp``: exact. The offset conv's weights are zeroed and its bias set to
+          ``-init_pos / 0.25``, so every output pixel samples the centre of its source pixel.
+        - ``bilinear`` (``align_corners=False``), either style: exact, with zero offsets.
+        - ``nearest``, style ``pl``: approximate (bilinear, zero offsets). ``pl`` predicts offsets from the
+          pixel-shuffled input, which carries no sub-pixel position, so no bias can undo ``init_pos``.
+
+        With ``dyscope`` the scope conv is zeroed too (scope 0.25, as the static factor). ``ValueError`` when
+        ``upsample`` does not scale by ``scale`` or uses another mode. Needs no input sample ``x``, nothing random.
+        """
+        factor = upsample.scale_factor
+        if upsample.size is not None or factor is None or float(factor) != float(self.scale):
+            raise ValueError(f"DySample: cannot start from {upsample}: it does not scale by {self.scale}")
+        bilinear = upsample.mode == "bilinear" and not upsample.align_corners
+        if upsample.mode != "nearest" and not bilinear:
+            raise ValueError(f"DySample: cannot start from {upsample}: mode {upsample.mode!r} is not nearest/bilinear")
+        nn.init.zeros_(self.offset.weight)
+        nn.init.zeros_(self.offset.bias)
+        if self.dyscope:
+            nn.init.zeros_(self.scope.weight)
+        if upsample.mode == "nearest" and self.style == "lp":
+            self.offset.bias.copy_(-self.init_pos.flatten() / 0.25)
+
+    @classmethod
+    def from_upsample(cls, upsample: nn.Upsample, c: int, style: str = "lp", groups: int = 4, dyscope: bool = False):
+        """A DySample for ``c`` channels that starts as ``upsample``; see ``init_from_upsample``."""
+        module = cls(c, int(upsample.scale_factor), style, groups, dyscope)
+        module.init_from_upsample(upsample)
+        return module
 
     def _init_pos(self) -> torch.Tensor:
         """Sub-pixel positions of bilinear upsampling, ``(1, 2*groups*scale**2, 1, 1)``.
@@ -95,39 +151,16 @@ class DySample(nn.Module):
     def _offsets(self, x: torch.Tensor) -> torch.Tensor:
         """Offsets plus initial positions, ``(B, 2*groups*scale**2, H, W)``."""
         if self.style == "pl":
-            x = F.pixel_shuffle(x, self.scale)
+            x = pixel_shuffle(x, self.scale)
         off = self.offset(x)
         off = off * self.scope(x).sigmoid() * 0.5 if self.dyscope else off * 0.25
         if self.style == "pl":
-            # pixel_unshuffle hands an empty batch back unchanged, so reshape to the known size ourselves then.
-            b, c, h, w = off.shape
-            s = self.scale
-            off = F.pixel_unshuffle(off, s) if b else off.new_empty(0, c * s * s, h // s, w // s)
+            off = pixel_unshuffle(off, self.scale)
         return off + self.init_pos
-
-    def _sample(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-        """Bilinearly sample ``x`` at pixel centres plus ``offset``; ``(B, c, sH, sW)``."""
-        b, _, h, w = x.shape
-        s, g = self.scale, self.groups
-        dt = torch.promote_types(x.dtype, torch.float32)
-        off = offset.to(dt).view(b, 2, g * s * s, h, w)
-        # Sizes come from the runtime shape, so ONNX traces them as Shape ops, not constants.
-        xs = torch.arange(w, device=x.device, dtype=dt) + 0.5
-        ys = torch.arange(h, device=x.device, dtype=dt) + 0.5
-        gx = (off[:, 0] + xs.view(1, 1, 1, w)) * 2 / w - 1  # grid_sample, align_corners=False
-        gy = (off[:, 1] + ys.view(1, 1, h, 1)) * 2 / h - 1
-        grid = torch.stack((gx, gy), 1).view(b, 2 * g * s * s, h, w)
-        grid = F.pixel_shuffle(grid, s).view(b, 2, g, s * h, s * w)
-        grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
-        xg = x.to(dt).reshape(b * g, self.c // g, h, w)  # no -1: B may be 0
-        y = F.grid_sample(xg, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return y.view(b, self.c, s * h, s * w).to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, c, H, W) -> (B, c, scale*H, scale*W)``."""
-        offset = self._offsets(x)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return self._sample(x, offset)
+        return dysample_sample(x, self._offsets(x), self.scale, self.groups)
 
     def extra_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
         """Multiply-accumulates of ``forward(x) -> y`` outside the child modules.
@@ -150,3 +183,36 @@ class DySample(nn.Module):
 
     def extra_repr(self) -> str:
         return f"c={self.c}, scale={self.scale}, style={self.style!r}, groups={self.groups}, dyscope={self.dyscope}"
+
+
+def dysample_sample(x: torch.Tensor, offset: torch.Tensor, scale: int, groups: int) -> torch.Tensor:
+    """Bilinear samples of ``x`` at each output pixel's position: an input pixel centre plus its offset.
+
+    x: ``(B, C, H, W)``; offset: ``(B, 2*groups*scale**2, H, W)`` in input pixels, channels laid out as
+    ``(xy, group, i, j)``: output pixel ``(scale*y + i, scale*x + j)`` of channel group ``g`` (channels
+    ``[g*C/groups, (g+1)*C/groups)``) samples ``x`` at column ``x + dx`` and row ``y + dy``, with ``(dx, dy)`` read at
+    ``(y, x)``. Positions past the border take the border value. Returns ``(B, C, scale*H, scale*W)`` in x's dtype;
+    coordinates and sampling run in float32 (float64 for float64 x) with autocast off.
+    """
+    b, c, h, w = x.shape
+    s, g = scale, groups
+    # skipped while tracing for export: the sizes are traced values then, and the module has checked its arguments
+    if not torch.jit.is_tracing() and (c % g or tuple(offset.shape) != (b, 2 * g * s * s, h, w)):
+        raise ValueError(
+            f"dysample_sample: expected offset ({b}, {2 * g * s * s}, {h}, {w}) for x {tuple(x.shape)}, scale={s} "
+            f"and groups={g} (which must divide {c}), got offset {tuple(offset.shape)}"
+        )
+    dt = torch.promote_types(x.dtype, torch.float32)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        off = offset.to(dt).view(b, 2, g * s * s, h, w)
+        # Sizes come from the runtime shape, so ONNX traces them as Shape ops, not constants.
+        xs = torch.arange(w, device=x.device, dtype=dt) + 0.5
+        ys = torch.arange(h, device=x.device, dtype=dt) + 0.5
+        gx = (off[:, 0] + xs.view(1, 1, 1, w)) * 2 / w - 1  # grid_sample, align_corners=False
+        gy = (off[:, 1] + ys.view(1, 1, h, 1)) * 2 / h - 1
+        grid = torch.stack((gx, gy), 1).view(b, 2 * g * s * s, h, w)
+        grid = pixel_shuffle(grid, s).view(b, 2, g, s * h, s * w)
+        grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
+        xg = x.to(dt).reshape(b * g, c // g, h, w)  # no -1: B may be 0
+        y = F.grid_sample(xg, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return y.view(b, c, s * h, s * w).to(x.dtype)

@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Callable
 import optuna
 from optuna.trial import TrialState
 
+from shapenas.errors import ShapenasError
+from shapenas.search import record
+
 if TYPE_CHECKING:
     from shapenas.search.retrying import RetryingStorage
 
@@ -36,7 +39,7 @@ NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budge
 LEFT_RUNNING = "left running by a stopped process"
 
 
-class OverBudget(Exception):
+class OverBudget(ShapenasError):
     """This trial was asked for after others had already claimed the whole budget; it is failed untrained."""
 
 
@@ -73,17 +76,17 @@ def check_budget(trial: optuna.Trial, total: int) -> None:
     ahead = [t for t in trials if t.number < trial.number and t.state != TrialState.FAIL]
     if len(ahead) >= total:
         message = f"{NOT_RUN}the budget of {total} finished trials was already claimed by other processes"
-        trial.set_user_attr("fail_reason", message)
+        record.write(trial, fail_reason=message)
         raise OverBudget(message)
 
 
 def is_over_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and str(trial.user_attrs.get("fail_reason", "")).startswith(NOT_RUN)
+    return trial.state == TrialState.FAIL and str(record.read(trial).fail_reason or "").startswith(NOT_RUN)
 
 
 def _blocking_twins(trial: optuna.Trial, key: str) -> list[optuna.trial.FrozenTrial]:
     running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [t for t in running if t.number < trial.number and t.user_attrs.get("key", key) == key]
+    return [t for t in running if t.number < trial.number and record.read(t).key in (None, key)]
 
 
 def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = POLL_SECONDS) -> None:
@@ -101,8 +104,8 @@ def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = 
 
 def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queue a failed trial's candidate again (its params), keeping the preset name it ran under."""
-    keep = {name: trial.user_attrs[name] for name in ("preset",) if name in trial.user_attrs}
-    study.enqueue_trial(trial.params, user_attrs=keep)
+    preset = record.read(trial).preset
+    study.enqueue_trial(trial.params, user_attrs=record.attrs(preset=preset) if preset is not None else None)
 
 
 def fail_left_running(study: optuna.Study, storage: RetryingStorage) -> list[int]:
@@ -114,7 +117,7 @@ def fail_left_running(study: optuna.Study, storage: RetryingStorage) -> list[int
         return []
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(storage.trial_id(study.study_name, trial.number), "fail_reason", LEFT_RUNNING)
+        record.write_by_id(storage, storage.trial_id(study.study_name, trial.number), fail_reason=LEFT_RUNNING)
         study.tell(trial.number, state=TrialState.FAIL)
         queue_again(study, trial)
         failed.append(trial.number)

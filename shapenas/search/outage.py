@@ -18,8 +18,11 @@ import threading
 import time
 from typing import Callable, Iterator, TypeVar
 
+from shapenas.errors import ShapenasError
+
 T = TypeVar("T")
 EXIT_CODE = 75  # EX_TEMPFAIL: try again later
+DEFAULT_RETRY_SECONDS = 300  # --storage-retry: long enough for a database restart or a failover
 FIRST_DELAY, MAX_DELAY = 0.5, 5.0
 SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 # What no retry can fix. SQLSTATE classes 28 (invalid authorization) and 3D (no such database); psycopg raises
@@ -28,7 +31,7 @@ PERMANENT_SQLSTATE = ("28", "3D")
 PERMANENT_WORDS = ("authentication failed", "does not exist", "no pg_hba.conf entry")
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(ShapenasError):
     """The storage did not answer within the retry window; what was finished is saved locally (see `pending`)."""
 
     exit_code = EXIT_CODE

@@ -14,15 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.exc import SQLAlchemyError
 
-from shapenas.errors import UserError
-from shapenas.search.outage import Outage
+from shapenas.errors import UserError, first_line
+from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
+from shapenas.search.outage import DEFAULT_RETRY_SECONDS, Outage
 from shapenas.search.retrying import RetryingStorage
 
-DEFAULT_RUN_ROOT = Path("runs") / "shapenas"
 JOURNAL_PREFIX = "journal:///"
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
-DEFAULT_RETRY_SECONDS = 300
 # libpq settings so that a server that vanished without a word (a partition, a dead host) fails a call within a
 # minute instead of hanging in TCP for many: give up connecting after 10 s, and on an open connection after 60 s of
 # unacknowledged data or 3 lost keepalives. A URL that sets any of these keeps its own value.
@@ -84,9 +84,8 @@ def open_storage(
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             engine_kwargs=_engine_kwargs(url),
         )
-    except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable server
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--storage {url!r}: cannot open ({reason})") from None
+    except (SQLAlchemyError, ImportError, RuntimeError) as error:  # bad URL, no server, no driver, old schema
+        raise UserError(f"--storage {url!r}: cannot open ({first_line(error)})") from None
     return RetryingStorage(inner, url, heartbeat_seconds, outage)
 
 
@@ -96,4 +95,6 @@ def in_memory_storage(retry_seconds: float = DEFAULT_RETRY_SECONDS) -> RetryingS
 
 
 def existing_study_names(storage) -> list[str]:
-    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    """The searches in the storage (the companion studies that make parents are not searches)."""
+    names = optuna.get_all_study_names(storage)
+    return [name for name in names if not name.endswith(":shapenas-parent")]

@@ -21,6 +21,7 @@ from typing import Callable, NoReturn
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from shapenas.search import record
 from shapenas.search.heartbeat import TrialHeartbeat
 from shapenas.search.outage import StorageUnavailable
 from shapenas.search.pending import WRITTEN, TrialEnd, deliver, save
@@ -43,7 +44,7 @@ def _outcome(objective: Objective, trial: optuna.Trial, catch: tuple[type[Except
             _logger.info("trial %d failed: %r", trial.number, error, exc_info=error)
         return TrialState.FAIL, None, None if isinstance(error, catch) else error
     if not all(math.isfinite(value) for value in values):  # Optuna's tell would fail it too
-        trial.set_user_attr("fail_reason", f"the objective returned {values}")
+        record.write(trial, fail_reason=f"the objective returned {values}")
         return TrialState.FAIL, None, None
     return TrialState.COMPLETE, values, None
 
@@ -57,8 +58,8 @@ def _give_up(end: TrialEnd, folder: Path, error: StorageUnavailable) -> NoReturn
 
 
 def _abandoned(study_name: str, trial: optuna.Trial, writes: list, error: StorageUnavailable) -> TrialEnd:
-    reason = ["user", "fail_reason", f"given up: {error}"]
-    return TrialEnd.of(study_name, trial, TrialState.FAIL, None, [*writes, reason], requeue=True)
+    reason = [["user", name, value] for name, value in record.attrs(fail_reason=f"given up: {error}").items()]
+    return TrialEnd.of(study_name, trial, TrialState.FAIL, None, [*writes, *reason], requeue=True)
 
 
 def run_trial(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from math import comb
 
-from shapenas.config_schema import FREE_SHAPE
-from shapenas.modules.akconv_shapes import FAMILIES, Shape, canonical
+from shapenas.modules.akconv_shapes import FAMILIES, FREE_SHAPE, Shape, canonical
 
 
 def cells_to_points(cells: list[int], window: int) -> Shape:

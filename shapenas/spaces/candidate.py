@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-STOCK_MODULES = ("Conv", "nn.Upsample")
+from shapenas.modules.registry import KINDS, MODULES
+
+STOCK_MODULES = tuple(KINDS.values())  # ("Conv", "nn.Upsample"): a slot left as in the base
 
 
 def _frozen(value: Any) -> Any:
@@ -49,14 +51,12 @@ class Choice:
         return cls.of(data.pop("module"), data.pop("label", ""), **data)
 
     def describe(self) -> str:
-        """Short text for summaries: AKConv(n=5,line_h), ODConv(K4), SPConv(r0.5), DynamicConv(E4), DySample(lp,g4)."""
-        p = dict(self.params)
-        if self.module == "AKConv":
-            return f"AKConv(n={p['num_param']},{self.label or 'points'})"
-        if self.module == "DySample":
-            return f"DySample({p['style']},g{p['groups']}{',dyscope' if p.get('dyscope') else ''})"
-        short = {"kernel_num": "K", "ratio": "r", "num_experts": "E"}
-        return f"{self.module}({','.join(f'{short.get(k, k)}{v}' for k, v in self.params)})"
+        """Short text for summaries (the registry's `summary`): AKConv(n=5,line_h), ODConv(K4), SPConv(r0.5),
+        DynamicConv(E4), DySample(lp,g4); a module no longer registered shows its parameters as they are."""
+        spec = MODULES.get(self.module)
+        if spec is None:
+            return f"{self.module}({','.join(f'{k}={v}' for k, v in self.params)})"
+        return spec.describe(dict(self.params), self.label)
 
 
 @dataclass(frozen=True)

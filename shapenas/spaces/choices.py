@@ -1,35 +1,57 @@
 """Per-slot choices: the modules a slot may take, their searched hyperparameters, and their Optuna parameters.
 
-Every choice is valid by construction: a hyperparameter value is offered at a slot only if the module accepts it with
-that slot's real channels and stride (checked by constructing it), so an invalid model never reaches training.
-Parameter names are `L<layer>.module` and `L<layer>.<module key>.<name>`; each name has one fixed distribution for the
+The modules come from the registry (`shapenas.modules.MODULES`), in its order. Every choice is valid by construction:
+a hyperparameter value is offered at a slot only if the module accepts it with that slot's real channels and stride
+(checked by building it from the very YAML row arguments the candidate would render); a value the module refuses is
+left out and recorded as `Dropped` with the module's reason, which `shapenas space` prints.
+Parameter names are `L<layer>.module` and `L<layer>.<config key>.<name>`; each name has one fixed distribution for the
 whole study, which NSGA-II and TPE need.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from shapenas.modules import DynamicConv, DySample, ODConv, SPConv
+from shapenas.config_schema import Section, SpaceConfig
+from shapenas.modules.registry import KINDS, MODULES, ModuleSpec, create_module
 from shapenas.spaces.akconv_space import ShapeChoices, pick, put
 from shapenas.spaces.candidate import Choice
-from shapenas.spaces.slots import Slot
+from shapenas.spaces.slots import SLOT_KERNEL, Slot
 
 
-def _builds(make: Callable[..., object], *args) -> bool:
+@dataclass(frozen=True)
+class Dropped:
+    """A configured value a module cannot take at a slot, with the module's reason."""
+
+    slot: str
+    module: str
+    value: str
+    reason: str
+
+
+def row_args(spec: ModuleSpec, slot: Slot, params: dict[str, Any]) -> list:
+    """`spec`'s YAML row arguments after its channels at `slot`: the slot's kernel and stride, then `params`."""
+    given = {"k": SLOT_KERNEL, "s": slot.stride} if spec.kind == "conv" else {"scale": slot.stride}
+    return spec.row_args(**{name: v for name, v in given.items() if name in spec.after_channels}, **params)
+
+
+def _builds(spec: ModuleSpec, slot: Slot, params: dict[str, Any], dropped: list[Dropped]) -> bool:
     # Built on the CPU and thrown away: a fraction of a second per space (the meta device would skip the
-    # allocation, but its first weight initialisation costs seconds).
+    # allocation, but its first weight initialisation costs seconds). Only the module's own ValueError for
+    # impossible arguments drops a value; anything else is a bug and propagates.
     try:
-        make(*args)
-    except ValueError:
+        create_module(spec.name, slot.c1, slot.c2, *row_args(spec, slot, params))
+    except ValueError as error:
+        value = ",".join(f"{name}={v}" for name, v in params.items())
+        dropped.append(Dropped(slot.name, spec.name, value, str(error)))
         return False
     return True
 
 
 class ModuleOption:
     """A slot keeping its stock module (`Conv` or `nn.Upsample`): nothing to search. Subclasses add parameters."""
-
-    key = ""
 
     def __init__(self, module: str):
         self.module = module
@@ -50,21 +72,34 @@ class ModuleOption:
         return self.module
 
 
-class ValueOption(ModuleOption):
-    """ODConv, SPConv, DynamicConv: one searched value; YAML row `[c2, 3, stride, value]`."""
+class SpecOption(ModuleOption):
+    """A registered module: its YAML row keeps the stock row's channels (a conv row's `c2`) and takes the slot's
+    kernel and stride, then the chosen parameters, in the registry's layout."""
 
-    def __init__(self, module: str, key: str, param: str, values: list):
-        super().__init__(module)
-        self.key, self.param, self.values = key, param, values
+    def __init__(self, spec: ModuleSpec):
+        super().__init__(spec.name)
+        self.spec = spec
+
+    def row_args(self, choice: Choice, slot: Slot, stock_args: list) -> list:
+        args = row_args(self.spec, slot, self.yaml_params(choice))
+        return [stock_args[0], *args] if self.spec.kind == "conv" else args
+
+    def yaml_params(self, choice: Choice) -> dict[str, Any]:
+        return dict(choice.params)
+
+
+class ValueOption(SpecOption):
+    """A module with one searched value (ODConv's kernel_num, SPConv's ratio, DynamicConv's num_experts, ...)."""
+
+    def __init__(self, spec: ModuleSpec, param: str, values: list):
+        super().__init__(spec)
+        self.key, self.param, self.values = spec.config_key, param, values
 
     def suggest(self, trial, prefix: str) -> Choice:
         return Choice.of(self.module, **{self.param: pick(trial, f"{prefix}.{self.key}.{self.param}", self.values)})
 
     def to_params(self, choice: Choice, prefix: str) -> dict:
         return put({}, f"{prefix}.{self.key}.{self.param}", self.values, choice.get(self.param))
-
-    def row_args(self, choice: Choice, slot: Slot, stock_args: list) -> list:
-        return [stock_args[0], 3, slot.stride, choice.get(self.param)]
 
     def count(self) -> int:
         return len(self.values)
@@ -73,13 +108,11 @@ class ValueOption(ModuleOption):
         return f"{self.module}({self.param} {','.join(map(str, self.values))})"
 
 
-class AKConvOption(ModuleOption):
+class AKConvOption(SpecOption):
     """AKConv: `num_param` from an inclusive range, then a shape; YAML row `[c2, N, stride, [[row, col], ...]]`."""
 
-    key = "akconv"
-
-    def __init__(self, num_param: list[int], shapes: ShapeChoices):
-        super().__init__("AKConv")
+    def __init__(self, spec: ModuleSpec, num_param: list[int], shapes: ShapeChoices):
+        super().__init__(spec)
         self.low, self.high = num_param
         self.shapes = shapes
 
@@ -96,9 +129,8 @@ class AKConvOption(ModuleOption):
         params = {f"{prefix}.akconv.n": n} if self.low < self.high else {}
         return {**params, **self.shapes.to_params(choice.label, choice.get("points"), f"{prefix}.akconv")}
 
-    def row_args(self, choice: Choice, slot: Slot, stock_args: list) -> list:
-        points = [list(point) for point in choice.get("points")]
-        return [stock_args[0], choice.get("num_param"), slot.stride, points]
+    def yaml_params(self, choice: Choice) -> dict[str, Any]:
+        return {"num_param": choice.get("num_param"), "shape": [list(point) for point in choice.get("points")]}
 
     def count(self) -> int:
         return sum(self.shapes.count(n) for n in range(self.low, self.high + 1))
@@ -107,16 +139,14 @@ class AKConvOption(ModuleOption):
         return f"AKConv(n {self.low}..{self.high}; {self.shapes.describe()})"
 
 
-class DySampleOption(ModuleOption):
+class DySampleOption(SpecOption):
     """DySample: a style, then groups valid for that style (`L<i>.dysample.<style>.groups`).
 
     YAML row `[scale, style, groups, dyscope]`.
     """
 
-    key = "dysample"
-
-    def __init__(self, groups_by_style: dict[str, list[int]], dyscope: bool):
-        super().__init__("DySample")
+    def __init__(self, spec: ModuleSpec, groups_by_style: dict[str, list[int]], dyscope: bool):
+        super().__init__(spec)
         self.groups_by_style, self.dyscope = groups_by_style, dyscope
         self.styles = list(groups_by_style)
 
@@ -130,9 +160,6 @@ class DySampleOption(ModuleOption):
         params = put({}, f"{prefix}.dysample.style", self.styles, style)
         return put(params, f"{prefix}.dysample.{style}.groups", self.groups_by_style[style], choice.get("groups"))
 
-    def row_args(self, choice: Choice, slot: Slot, stock_args: list) -> list:
-        return [slot.stride, choice.get("style"), choice.get("groups"), choice.get("dyscope")]
-
     def count(self) -> int:
         return sum(map(len, self.groups_by_style.values()))
 
@@ -141,44 +168,51 @@ class DySampleOption(ModuleOption):
         return f"DySample({styles}{'; dyscope' if self.dyscope else ''})"
 
 
-def _conv_options(slot: Slot, space: dict) -> list[ModuleOption]:
-    options: list[ModuleOption] = [ModuleOption("Conv")]
-    c1, c2, s = slot.c1, slot.c2, slot.stride
-    akconv = space["akconv"]
-    if akconv["enabled"]:
-        options.append(AKConvOption(akconv["num_param"], ShapeChoices(akconv["shapes"], akconv["window"])))
-    searched = [
-        ("odconv", "ODConv", "kernel_num", lambda v: ODConv(c1, c2, 3, s, kernel_num=v)),
-        ("spconv", "SPConv", "ratio", lambda v: SPConv(c1, c2, 3, s, ratio=v)),
-        ("dynamic_conv", "DynamicConv", "num_experts", lambda v: DynamicConv(c1, c2, 3, s, num_experts=v)),
-    ]
-    for key, module, param, make in searched:
-        values = [v for v in space[key][param] if _builds(make, v)] if space[key]["enabled"] else []
-        if values:  # e.g. SPConv on the 3-channel image cannot split its input: it is simply not offered there
-            options.append(ValueOption(module, key, param, values))
-    return options
+# An option maker reads the module's `space.<config_key>` section: its searched keys are attributes (section.groups).
+OptionMaker = Callable[[ModuleSpec, Slot, Section, list[Dropped]], ModuleOption | None]
 
 
-def _upsample_options(slot: Slot, space: dict) -> list[ModuleOption]:
-    options: list[ModuleOption] = [ModuleOption("nn.Upsample")]
-    dysample = space["dysample"]
-    if dysample["enabled"]:
-        groups_by_style = {
-            style: [g for g in dysample["groups"] if _builds(DySample, slot.c1, slot.stride, style, g)]
-            for style in dysample["style"]
-        }
-        groups_by_style = {style: groups for style, groups in groups_by_style.items() if groups}
-        if groups_by_style:
-            options.append(DySampleOption(groups_by_style, dysample["dyscope"]))
-    return options
+def _value_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[Dropped]) -> ModuleOption | None:
+    """The default: the module's one searched constructor argument, its configured values that build here."""
+    searched = [key.key for key in spec.searched if key.argument]
+    if len(searched) != 1:
+        raise ValueError(f"{spec.name}: searches {len(searched)} arguments; give it an option class in choices.py")
+    param = searched[0]
+    values = [v for v in getattr(section, param) if _builds(spec, slot, {param: v}, dropped)]
+    return ValueOption(spec, param, values) if values else None
+
+
+def _akconv_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[Dropped]) -> ModuleOption:
+    return AKConvOption(spec, section.num_param, ShapeChoices(section.shapes, section.window))
+
+
+def _dysample_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[Dropped]) -> ModuleOption | None:
+    groups_by_style = {
+        style: [g for g in section.groups if _builds(spec, slot, {"style": style, "groups": g}, dropped)]
+        for style in section.style
+    }
+    groups_by_style = {style: groups for style, groups in groups_by_style.items() if groups}
+    return DySampleOption(spec, groups_by_style, section.dyscope) if groups_by_style else None
+
+
+# Modules whose search is more than one list of values have their own option; every other one is a ValueOption.
+OPTION_MAKERS: dict[str, OptionMaker] = {"AKConv": _akconv_option, "DySample": _dysample_option}
 
 
 class SlotChoices:
-    """What one slot may become; the first option is always the stock module."""
+    """What one slot may become; the first option is always the stock module. `dropped` lists the configured
+    values a module refused at this slot."""
 
-    def __init__(self, slot: Slot, space: dict):
+    def __init__(self, slot: Slot, space: SpaceConfig):
         self.slot = slot
-        self.options = _conv_options(slot, space) if slot.kind == "conv" else _upsample_options(slot, space)
+        self.dropped: list[Dropped] = []
+        self.options: list[ModuleOption] = [ModuleOption(KINDS[slot.kind])]
+        for spec in MODULES.values():
+            section = space.modules[spec.config_key]
+            if spec.kind == slot.kind and section.enabled:
+                option = OPTION_MAKERS.get(spec.name, _value_option)(spec, slot, section, self.dropped)
+                if option is not None:  # e.g. SPConv on the 3-channel image cannot split its input
+                    self.options.append(option)
         self.by_module = {option.module: option for option in self.options}
         self.modules = list(self.by_module)
 

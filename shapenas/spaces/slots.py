@@ -13,7 +13,7 @@ import torch
 
 from shapenas.errors import UserError
 
-_PROBE_SIZE = 64  # any multiple of the largest stride (32) will do: only channel counts are read
+SLOT_KERNEL = 3  # a conv slot is a plain 3x3 Conv; a module put there keeps that kernel where it takes one
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def model_rows(model_yaml: dict) -> list:
 
 def _is_plain_3x3(conv: torch.nn.Conv2d) -> bool:
     return (
-        conv.kernel_size == (3, 3)
+        conv.kernel_size == (SLOT_KERNEL, SLOT_KERNEL)
         and conv.stride in ((1, 1), (2, 2))
         and conv.padding == (1, 1)
         and conv.dilation == (1, 1)
@@ -63,28 +63,13 @@ def _upsample_factor(args: list) -> int | None:
     return factor if isinstance(factor, int) and not isinstance(factor, bool) and factor >= 2 else None
 
 
-def _channels_into_layers(model: torch.nn.Module, indices: set[int]) -> dict[int, int]:
-    """Input channels of the given layers, read with forward pre-hooks during one small forward pass."""
-    seen: dict[int, int] = {}
+def find_slots(model_yaml: dict, model=None) -> list[Slot]:
+    """Every conv and upsample slot of a stock base model YAML (with `scale` set), in layer order; `model` is the base
+    built from it already (built here when None)."""
+    from shapenas.ultralytics.build import build_model
+    from shapenas.ultralytics.introspect import layer_conv, layer_input_channels
 
-    def record(layer: torch.nn.Module, args: tuple) -> None:  # returning None keeps the input unchanged
-        seen[layer.i] = args[0].shape[1]
-
-    hooks = [layer.register_forward_pre_hook(record) for layer in model.model if layer.i in indices]
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, int(model.yaml.get("channels", 3)), _PROBE_SIZE, _PROBE_SIZE))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return seen
-
-
-def find_slots(model_yaml: dict) -> list[Slot]:
-    """Every conv and upsample slot of a stock base model YAML (with `scale` set), in layer order."""
-    from shapenas.ultralytics_bridge import build_model
-
-    model = build_model(model_yaml)
+    model = build_model(model_yaml) if model is None else model
     rows = model_rows(model_yaml)
     n_backbone = len(model_yaml["backbone"])
     upsample_rows = {
@@ -92,12 +77,12 @@ def find_slots(model_yaml: dict) -> list[Slot]:
         for i, (f, n, m, args) in enumerate(rows)
         if m == "nn.Upsample" and n == 1 and isinstance(f, int) and _upsample_factor(args)
     }
-    channels_in = _channels_into_layers(model, upsample_rows)
+    channels_in = layer_input_channels(model, upsample_rows)
     slots = []
     for i, (_, n, m, args) in enumerate(rows):
         section = "backbone" if i < n_backbone else "head"
-        if m == "Conv" and n == 1 and _is_plain_3x3(model.model[i].conv):
-            conv = model.model[i].conv
+        conv = layer_conv(model, i) if m == "Conv" and n == 1 else None
+        if conv is not None and _is_plain_3x3(conv):
             slots.append(Slot(i, "conv", section, conv.in_channels, conv.out_channels, conv.stride[0]))
         elif i in upsample_rows:
             slots.append(Slot(i, "upsample", section, channels_in[i], channels_in[i], _upsample_factor(args)))
