@@ -77,7 +77,9 @@ def prepared_parent(study, storage, config: Config, data: str, args: argparse.Na
     """The parent candidates start from (`proxy.init: parent`), made first if the study has none; else None."""
     from shapenas.search.parent import prepare_parent
 
-    return prepare_parent(study, storage, config, data, run_dir(study.study_name), args.artifacts)
+    return prepare_parent(
+        study, storage, config, data, run_dir(study.study_name), args.artifacts, getattr(args, "heartbeat", 30)
+    )
 
 
 def checked_data(config: Config) -> str:

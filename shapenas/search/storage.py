@@ -17,6 +17,7 @@ from shapenas.errors import UserError, first_line
 from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
 
 JOURNAL_PREFIX = "journal:///"
+COMPANION_SUFFIXES = (":shapenas-parent", ":shapenas-verify")  # studies that hold claims (search/claims.py)
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
 
 
@@ -57,6 +58,6 @@ def open_storage(url: str | None, heartbeat_seconds: int = 30, create: bool = Tr
 
 
 def existing_study_names(storage) -> list[str]:
-    """The searches in the storage (the companion studies that make parents are not searches)."""
+    """The searches in the storage (the companion studies that hold claims are not searches)."""
     names = optuna.get_all_study_names(storage)
-    return [name for name in names if not name.endswith(":shapenas-parent")]
+    return [name for name in names if not name.endswith(COMPANION_SUFFIXES)]
