@@ -37,6 +37,7 @@ PINNED = {  # (module, name) for every `from <module> import <name>` of Ultralyt
     ("ultralytics", "YOLO"),
     ("ultralytics.cfg", "DEFAULT_CFG_DICT"),
     ("ultralytics.cfg", "check_cfg"),
+    ("ultralytics.cfg", "parse_key_value_pair"),
     ("ultralytics.data.augment", "LetterBox"),
     ("ultralytics.data.utils", "IMG_FORMATS"),
     ("ultralytics.data.utils", "check_det_dataset"),

@@ -56,6 +56,11 @@ class Claims:
     def result(self, job: str) -> Any | None:
         return self.results().get(job)
 
+    def running_jobs(self) -> set[str]:
+        """The jobs some process holds a claim on right now (dead claimants included until someone fails them)."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return {claim.user_attrs[JOB_ATTR] for claim in running if JOB_ATTR in claim.user_attrs}
+
     def once(
         self,
         job: str,
