@@ -7,6 +7,7 @@ import argparse
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_artifacts_argument,
+    artifact_store,
     add_heartbeat_argument,
     add_study_arguments,
     checked_data,
@@ -43,6 +44,6 @@ class ResumeCommand(Command):
         release_stopped_maker(storage, study.study_name)
         total = args.trials if args.trials is not None else config.search.trials
         parent = prepared_parent(study, storage, config, data, args)
-        run_trials(study, config, run_dir(study.study_name), total, parent=parent)
+        run_trials(study, config, run_dir(study.study_name), total, parent=parent, store=artifact_store(study, args))
         print_front(study)
         return 0

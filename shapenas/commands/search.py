@@ -8,6 +8,7 @@ from pathlib import Path
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_artifacts_argument,
+    artifact_store,
     add_heartbeat_argument,
     add_study_arguments,
     checked_data,
@@ -60,6 +61,6 @@ class SearchCommand(Command):
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
         parent = prepared_parent(study, storage, config, data, args)
-        run_trials(study, config, run_dir(name), config.search.trials, space, parent)
+        run_trials(study, config, run_dir(name), config.search.trials, space, parent, artifact_store(study, args))
         print_front(study)
         return 0

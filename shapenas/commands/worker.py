@@ -14,6 +14,7 @@ import sys
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_artifacts_argument,
+    artifact_store,
     add_heartbeat_argument,
     add_study_arguments,
     checked_data,
@@ -102,7 +103,8 @@ class WorkerCommand(Command):
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
         study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))
         total = args.trials if args.trials is not None else config.search.trials
-        finished = run_trials(study, config, run_dir(study.study_name), total, parent=parent)
+        store = artifact_store(study, args)
+        finished = run_trials(study, config, run_dir(study.study_name), total, parent=parent, store=store)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "

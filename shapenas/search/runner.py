@@ -72,8 +72,11 @@ def _epoch_hook(config: Config, progress: Progress):
     return on_epoch
 
 
-def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress, parent=None) -> Objective:
-    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch)."""
+def make_objective(
+    config: Config, space: SearchSpace, run_dir: Path, progress: Progress, parent=None, store=None
+) -> Objective:
+    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch); `store`: the
+    artifact store that keeps each trial's weights and YAML, or None (kept on this machine only)."""
     data = require_data(config)
     inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
     proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.proxy.imgsz)
@@ -85,22 +88,30 @@ def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: 
         run_dir,
         on_epoch=_epoch_hook(config, progress),
         classes=class_count(data),
+        store=store,
     )
 
 
 def run_trials(
-    study: optuna.Study, config: Config, run_dir: Path, total: int, space: SearchSpace | None = None, parent=None
+    study: optuna.Study,
+    config: Config,
+    run_dir: Path,
+    total: int,
+    space: SearchSpace | None = None,
+    parent=None,
+    store=None,
 ) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
     Other processes may work on the same study at the same time: one trial at a time, each within the budget
     (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials. `space` is the
     config's search space when the caller built it already (building one builds the base model); `parent`, a
-    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch).
+    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch); `store`, an artifact
+    store, keeps each trained trial's weights and YAML for every machine (None: on this machine only).
     """
     space = SearchSpace(config) if space is None else space
     progress = Progress(total)
-    objective = make_objective(config, space, run_dir, progress, parent)
+    objective = make_objective(config, space, run_dir, progress, parent, store)
 
     def within_budget(trial: optuna.Trial) -> tuple[float, float]:
         check_budget(trial, total)

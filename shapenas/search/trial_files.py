@@ -8,7 +8,6 @@ the trial. Studies made before that keep only `weights`, a path on the worker's 
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -16,71 +15,60 @@ import optuna
 import yaml
 
 from shapenas.errors import UserError
-from shapenas.search import artifacts
+from shapenas.search import artifacts, record
 
-ARTIFACTS_ATTR = "artifacts"
-_ACTIVATION = re.compile(r"(torch\.)?nn\.[A-Z][A-Za-z0-9]*\(\)")
+ARTIFACTS_ATTR = "artifacts"  # the TrialRecord field
 
 
-def checked_model_yaml(model, where: str) -> dict:
-    """`model` when it is a model YAML that builds without running code; else `UserError` naming `where` and the bad
-    part. Ultralytics `eval`s `activation` and calls whatever a row's module name resolves to, so both are checked.
-    (Interim: the model YAML check of branch `records` supersedes this one.)"""
-    from shapenas.modules.registry import MODULES
-    from shapenas.ultralytics.layer_names import is_layer_name
+def read_model_yaml(text: str | None, where: str) -> dict:
+    """The model YAML in `text` once `shapenas.model_yaml` found it safe to build (Ultralytics evaluates its
+    activation and calls what its rows name); `UserError` naming `where` otherwise."""
+    from shapenas.model_yaml import check_model_yaml
 
-    if not isinstance(model, dict) or not all(isinstance(model.get(key), list) for key in ("backbone", "head")):
-        raise UserError(f"{where}: not a model YAML (it needs 'backbone' and 'head' lists)")
-    activation = model.get("activation")
-    if activation and not (isinstance(activation, str) and _ACTIVATION.fullmatch(activation.strip())):
-        raise UserError(f"{where}: activation: expected nn.<Activation>() of torch.nn, got {activation!r}")
-    for index, row in enumerate(model["backbone"] + model["head"]):
-        name = row[2] if isinstance(row, list) and len(row) == 4 else None
-        if name not in MODULES and not is_layer_name(name):
-            raise UserError(f"{where}: layer {index}: {row!r} does not name a layer class Ultralytics can build")
+    try:
+        model = yaml.safe_load(text or "")
+    except yaml.YAMLError:
+        raise UserError(f"{where}: not valid YAML") from None
+    check_model_yaml(model, where)
     return model
 
 
-def read_model_yaml(text: str, where: str) -> dict:
-    try:
-        model = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise UserError(f"{where}: not valid YAML ({' '.join(str(error).split())})") from None
-    return checked_model_yaml(model, where)
-
-
 def model_yaml_of(trial: optuna.trial.FrozenTrial) -> dict:
-    """The trial's rendered model YAML, checked."""
-    text = trial.user_attrs.get("yaml")
-    if not isinstance(text, str):
-        raise UserError(f"trial {trial.number}: holds no model YAML")
-    return read_model_yaml(text, f"trial {trial.number}")
+    """The model YAML stored on a trial, checked: the study may be shared, so it is not trusted."""
+    return read_model_yaml(record.read(trial).yaml, f"trial {trial.number}'s stored yaml")
 
 
 def upload_trial_files(store, trial: optuna.Trial, files: dict[str, Path]) -> dict:
-    """Put `files` (name -> path; missing ones skipped) into the store, attached to the trial; records them."""
-    records = {name: artifacts.upload(store, trial, Path(path)) for name, path in files.items() if path}
-    trial.set_user_attr(ARTIFACTS_ATTR, records)
+    """Put `files` (name -> path; ones not written skipped) into the store, attached to the trial; records them."""
+    present = {name: Path(path) for name, path in files.items() if path and Path(path).is_file()}
+    records = {name: artifacts.upload(store, trial, path) for name, path in present.items()}
+    record.write(trial, artifacts=records)
     return records
+
+
+def _records(trial: optuna.trial.FrozenTrial) -> dict:
+    return record.read(trial).artifacts or {}  # None on a twin of a trial that kept no artifacts
+
+
+def has_weights(trial: optuna.trial.FrozenTrial) -> bool:
+    return bool(_records(trial).get("weights") or record.read(trial).weights)
 
 
 def fetch_weights(store, trial: optuna.trial.FrozenTrial, destination: Path) -> Path:
     """The trial's trained weights at `destination`: from the artifact store (SHA-256 checked), else from the path
-    the worker recorded (studies made before artifacts). `UserError` when neither has them."""
-    record = trial.user_attrs.get(ARTIFACTS_ATTR, {}).get("weights")
-    if record is not None:
+    the worker recorded, when this machine has it (studies made before artifacts, or a store not reachable here).
+    `UserError` when neither has them."""
+    stored, local = _records(trial).get("weights"), record.read(trial).weights
+    problem = "it kept none"
+    if stored is not None:
         try:
-            return artifacts.fetch(store, record, destination)
-        except (OSError, ValueError) as error:
-            raise UserError(f"trial {trial.number}: cannot fetch its weights ({error})") from None
-    local = trial.user_attrs.get("weights")
-    if not local:
-        raise UserError(f"trial {trial.number} kept no weights")
-    if not Path(local).is_file():
-        raise UserError(
-            f"trial {trial.number}: its weights are only on the machine that trained it ({local!r}), "
-            f"and the study has no artifact of them"
-        )
-    Path(destination).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(local, destination)
-    return Path(destination)
+            return artifacts.fetch(store, stored, destination)
+        except (OSError, ValueError) as error:  # not in this store (another location?) or damaged
+            problem = f"the artifact store has no good copy ({error}); is --artifacts the study's location?"
+    if local and Path(local).is_file():
+        Path(destination).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, destination)
+        return Path(destination)
+    if local and stored is None:
+        problem = f"they are only on the machine that trained it ({local!r}), not in an artifact store"
+    raise UserError(f"trial {trial.number}: cannot get its weights: {problem}")
