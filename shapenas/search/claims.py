@@ -41,7 +41,9 @@ class Claims:
     """The claims of one companion study `name` on `storage`; `heartbeat_seconds` paces every claim's heartbeat."""
 
     def __init__(self, storage, name: str, heartbeat_seconds: float = 30, poll_seconds: float = POLL_SECONDS):
-        self.study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
+        # A claim suggests nothing: the random sampler keeps `ask` from reading the claims' history.
+        sampler = optuna.samplers.RandomSampler()
+        self.study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, sampler=sampler)
         self.heartbeat_seconds, self.poll_seconds = heartbeat_seconds, poll_seconds
         self._watch = DeathWatch(heartbeat_seconds)
 

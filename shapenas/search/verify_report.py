@@ -69,7 +69,7 @@ def table(study: optuna.Study, rows_: list[Row]) -> str:
     baseline = next((r for r in rows_ if r.is_baseline and r.verified is not None), None)
     proxy_ranks, verified_ranks = _rank_text(rows_)
     others = "".join(f"  {name:>9}" for name in names[1:])
-    lines = [f"trial  proxy mAP  rank  verified mAP   range  rank{others}  vs baseline          choices"]
+    lines = [f"trial  proxy mAP  rank  verified mAP   range  rank{others}  vs baseline           choices"]
     for row, p_rank, v_rank in zip(rows_, proxy_ranks, verified_ranks, strict=True):
         mean = "failed" if row.verified is None else f"{row.verified[0]:.4f}"
         spread = row.entry["map50_95_range"]
@@ -77,7 +77,7 @@ def table(study: optuna.Study, rows_: list[Row]) -> str:
         cost = "".join(f"  {value:>9.3f}" for value in row.proxy[1:])
         lines.append(
             f"{row.trial:>5}  {row.proxy[0]:>9.4f}  {p_rank:>4}  {mean:>12}  {spread:>6}  {v_rank or '-':>4}{cost}"
-            f"  {_versus(row, baseline):<19}  {row.summary}"
+            f"  {_versus(row, baseline):<20}  {row.summary}"
         )
     return "\n".join(lines)
 
