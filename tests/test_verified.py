@@ -122,3 +122,6 @@ def test_the_report_ranks_marks_real_differences_and_names_overtaken_front_membe
         "3 verified members of the proxy's front; not dominated after verification: trial 0, trial 2; "
         "dominated: trial 1 (by trial 0)"
     )
+    assert lines[9] == (
+        "verified front, by GFLOPs: trial 2, trial 0, trial 3, trial 4 (trial 3, trial 4 not on the proxy's front)"
+    )

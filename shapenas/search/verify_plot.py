@@ -12,15 +12,7 @@ matplotlib.use("Agg")  # files only: no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
-from shapenas.search import verified  # noqa: E402
-from shapenas.search.verify_report import Row  # noqa: E402
-
-
-def verified_front(study: optuna.Study, rows: list[Row]) -> list[Row]:
-    """The rows no other verified row dominates, by cost."""
-    scored = [r for r in rows if r.verified is not None]
-    front = [r for r in scored if not any(verified.dominates(o.verified, r.verified, study.directions) for o in scored)]
-    return sorted(front, key=lambda r: r.verified[1])
+from shapenas.search.verify_report import Row, verified_front  # noqa: E402
 
 
 def _draw_trial(ax, row: Row) -> None:
