@@ -98,3 +98,21 @@ def test_a_stored_yaml_that_would_run_code_is_refused():
     )
     with pytest.raises(UserError, match="stored yaml: Ultralytics cannot build layer 0 'check_requirements'"):
         model_yaml_of(calling)
+
+
+def test_weights_of_old_studies_and_of_twins_come_from_the_workers_path(tmp_path):
+    """A trial from before the artifact store (only a local `weights` path), or a twin of one (`artifacts` None)."""
+    from shapenas.search.artifacts import open_artifact_store
+    from shapenas.search.trial_files import fetch_weights, has_weights
+
+    store = open_artifact_store(str(tmp_path / "store"))
+    (tmp_path / "best.pt").write_bytes(b"weights")
+    old = optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"weights": str(tmp_path / "best.pt")})
+    twin = optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"weights": None, "artifacts": None})
+    assert has_weights(old) and not has_weights(twin)
+    assert fetch_weights(store, old, tmp_path / "out" / "w.pt").read_bytes() == b"weights"
+    with pytest.raises(UserError, match="cannot get its weights: it kept none"):
+        fetch_weights(store, twin, tmp_path / "w2.pt")
+    gone = optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"weights": str(tmp_path / "elsewhere.pt")})
+    with pytest.raises(UserError, match="only on the machine that trained it"):
+        fetch_weights(store, gone, tmp_path / "w3.pt")
