@@ -89,6 +89,13 @@ def test_parse_model_signature_and_stand_in_conv():
     assert isinstance(Conv(8, 16, 3, 2).conv, torch.nn.Conv2d), "Conv stand-ins must expose .conv"
 
 
+def test_fuse_wrapper_and_what_it_wraps():
+    """The seam wraps BaseModel.fuse (export, predict and val all call it) and forwards its arguments."""
+    assert hasattr(tasks.BaseModel.fuse, "shapenas_original"), "import shapenas did not install the fuse wrapper"
+    assert list(inspect.signature(tasks.BaseModel.fuse.shapenas_original).parameters) == ["self", "verbose", "imgsz"]
+    assert tasks.DetectionModel.fuse is tasks.BaseModel.fuse, "DetectionModel overrides fuse: wrap it too"
+
+
 def test_model_yaml_loading_and_scale_names():
     model = load_model_yaml("yolov8n.yaml")
     assert model["scale"] == "n" and isinstance(model["backbone"], list) and isinstance(model["head"], list)

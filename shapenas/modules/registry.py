@@ -8,6 +8,7 @@ searched values, and the summary text), the `space.<config_key>` config sections
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ class ModuleSpec:
       (`L<layer>.<config_key>.<name>`).
     - `summary`: the short text of a chosen module, from its parameters and label (None: `Name(<short><value>,...)`).
     - `init_from(module, replaced_layer)`: initialise from the stock layer it replaces (None until issue 10).
-    - `fuse(module)`: fold its BatchNorm for inference (None until issue 12).
+    - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent (the module's `fuse` method); None
+      for a module without BatchNorm. The Ultralytics seam calls it from `model.fuse()`.
     """
 
     name: str
@@ -164,6 +166,9 @@ _SPECS = (
         _dysample_summary,
     ),
 )
+# BatchNorm folded for inference by each module's own method; DySample has no BatchNorm, so nothing to fold
+_FUSE = {"AKConv": AKConv.fuse, "ODConv": ODConv.fuse, "SPConv": SPConv.fuse, "DynamicConv": DynamicConv.fuse}
+_SPECS = tuple(dataclasses.replace(spec, fuse=_FUSE.get(spec.name)) for spec in _SPECS)
 MODULES: dict[str, ModuleSpec] = {spec.name: spec for spec in _SPECS}
 
 

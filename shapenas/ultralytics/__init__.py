@@ -6,6 +6,7 @@
 - `introspect`: what shapenas reads from a built model (layers, stride, input channels, a layer's convolution).
 - `trainer` and `metrics`: what shapenas reads from a trainer, and Ultralytics' metric key names.
 - `callbacks`: trainer callbacks (ODConv's temperature schedule).
+- `fuse`: our modules take part in `model.fuse()` (BatchNorm folded for inference, export, predict and val).
 - `data`, `cfg`, `logs`: dataset YAML checks and image files, train-argument checks, Ultralytics' logger.
 
 `tests/test_ultralytics_seam.py` pins every Ultralytics name these import and every attribute they read, so an
