@@ -2,6 +2,7 @@
 
 from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
 from shapenas.evaluators.cost import CostEvaluator
+from shapenas.evaluators.latency import LatencyEvaluator
 from shapenas.evaluators.proxy import ProxyTrainer
 
-__all__ = ["CostEvaluator", "EvaluationFailed", "Evaluator", "Job", "ProxyTrainer"]
+__all__ = ["CostEvaluator", "EvaluationFailed", "Evaluator", "Job", "LatencyEvaluator", "ProxyTrainer"]

@@ -7,6 +7,7 @@
 - `trainer` and `metrics`: what shapenas reads from a trainer, and Ultralytics' metric key names.
 - `callbacks`: trainer callbacks (ODConv's temperature schedule).
 - `fuse`: our modules take part in `model.fuse()` (BatchNorm folded for inference, export, predict and val).
+- `export`: ONNX export of a model built in memory, as `YOLO.export(format="onnx")` writes it.
 - `data`, `cfg`, `logs`: dataset YAML checks and image files, train-argument checks, Ultralytics' logger.
 
 `tests/test_ultralytics_seam.py` pins every Ultralytics name these import and every attribute they read, so an
