@@ -54,7 +54,6 @@ def worker(args) -> None:
     config = load_config(args.config, args.set)
     space = SearchSpace(config)
     device = args.device if args.worker == "torch" else "cpu"  # onnxruntime runs on the CPU
-    device = int(device) if device.isdigit() else device
     settings = LatencySettings(
         imgsz=args.imgsz,
         device=device,

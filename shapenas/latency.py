@@ -52,8 +52,8 @@ def _check_device(device: Any, backend: str) -> None:
 
 @dataclass(frozen=True)
 class LatencySettings:
-    """How latency is measured. `device`: `auto` (the first GPU if any, else the CPU), `cpu` or a CUDA index;
-    `threads`: intra-op threads (None: torch's current setting), used by both backends."""
+    """How latency is measured. `device`: `auto` (the first GPU if any, else the CPU), `cpu` or a CUDA index (an int,
+    or its digits); `threads`: intra-op threads (None: torch's current setting), used by both backends."""
 
     imgsz: int = 640
     device: str | int = "auto"
@@ -67,6 +67,8 @@ class LatencySettings:
             raise ValueError(f"latency imgsz must be a positive multiple of {STRIDE}, got {self.imgsz!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"latency backend must be one of {BACKENDS}, got {self.backend!r}")
+        if isinstance(self.device, str) and self.device.isdigit():  # "0", as Ultralytics' device argument spells it
+            object.__setattr__(self, "device", int(self.device))
         _check_device(self.device, self.backend)
         if not is_integer(self.repeats) or self.repeats < 1:
             raise ValueError(f"latency repeats must be an integer >= 1, got {self.repeats!r}")

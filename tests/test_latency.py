@@ -82,6 +82,14 @@ def test_a_candidate_that_does_not_build_fails_the_evaluation():
         LatencyEvaluator(base, LatencySettings(**SETTINGS)).measure(broken)
 
 
+def test_device_spellings():
+    assert LatencySettings(**{**SETTINGS, "device": "cpu"}).torch_device() == torch.device("cpu")
+    auto = LatencySettings(**{**SETTINGS, "device": "auto", "backend": "onnxruntime"})
+    assert auto.torch_device() == torch.device("cpu")  # onnxruntime runs on the CPU
+    if torch.cuda.is_available():
+        assert LatencySettings(**{**SETTINGS, "device": "0"}).torch_device() == torch.device("cuda", 0)
+
+
 @pytest.mark.parametrize(
     "changes, named",
     [
@@ -92,6 +100,7 @@ def test_a_candidate_that_does_not_build_fails_the_evaluation():
         ({"backend": "tensorrt"}, "'tensorrt'"),
         ({"device": "gpu"}, "'gpu'"),
         ({"device": -1}, "-1"),
+        ({"device": "cuda:0"}, "'cuda:0'"),
         ({"device": 1.0}, "1.0"),
         ({"device": torch.cuda.device_count()}, "CUDA device"),
         ({"backend": "onnxruntime", "device": 0}, "device must be 'auto' or 'cpu', got 0"),
