@@ -2,7 +2,7 @@
 
 How (issue 12, SPEC section 5c): a batch of one image at `imgsz`, eval mode, fused (BatchNorm folded, our modules
 too), fp16 on CUDA; `warmup` untimed runs of each model, then `repeats` timed runs of each. Each candidate is timed
-interleaved with the base model in the same process: the runs alternate base, candidate, candidate, base, ... so both
+interleaved with the base model in the same process: the timed runs go in adjacent pairs, one of each model, so both
 see the same machine load, and the ratio is the median of the per-pair ratios. The ratio, not the raw milliseconds,
 is what an objective should use: it stays meaningful on a shared, noisy machine.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import random
 import statistics
 import tempfile
 import time
@@ -107,18 +108,28 @@ class Latency:
         return {f"latency_{key}": value for key, value in asdict(self).items()}
 
 
+def pair_orders(repeats: int, seed: int = 0) -> list[tuple[int, int]]:
+    """Which model runs first in each of `repeats` pairs (0: base, 1: candidate): base first in half of them (the
+    extra one when odd), in a seeded random order. Balanced, so neither gains from running second (warm caches, a
+    clock ramping up); not alternating, so load that comes and goes at a steady beat (other jobs on a shared
+    machine) cannot fall on the same model's runs pair after pair."""
+    orders = [(0, 1)] * ((repeats + 1) // 2) + [(1, 0)] * (repeats // 2)
+    random.Random(seed).shuffle(orders)
+    return orders
+
+
 def time_interleaved(base: Run, candidate: Run, repeats: int, warmup: int, sync: Callable[[], None] = lambda: None):
     """Milliseconds of `repeats` runs of each, as (base, candidate) lists, after `warmup` untimed runs of each.
 
-    Pair i runs base first when i is even, candidate first when odd, so neither gains from always running second
-    (warm caches, a clock ramping up). `sync` waits for the device (CUDA) before and after each timed run.
+    The timed runs go in adjacent pairs, one run of each, in the orders of `pair_orders`. `sync` waits for the device
+    (CUDA) before and after each timed run.
     """
     for _ in range(warmup):
         base()
         candidate()
     times: dict[int, list[float]] = {0: [], 1: []}
-    for i in range(repeats):
-        for which in (0, 1) if i % 2 == 0 else (1, 0):
+    for order in pair_orders(repeats):
+        for which in order:
             run = base if which == 0 else candidate
             sync()
             start = time.perf_counter()

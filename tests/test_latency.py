@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from shapenas.evaluators import EvaluationFailed, Job, LatencyEvaluator
-from shapenas.latency import BACKENDS, Latency, LatencySettings, time_interleaved
+from shapenas.latency import BACKENDS, Latency, LatencySettings, pair_orders, time_interleaved
 from shapenas.ultralytics.build import build_model, load_model_yaml
 from shapenas.ultralytics.export import export_onnx
 from tests.trained_state import make_trained_like
@@ -21,8 +21,8 @@ from tests.yaml_fixtures import all_modules_yaml
 
 # exporting traces our modules at a fixed size: the tracer's warnings say so, and torch's exporter warns of its future
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
-IMGSZ = 64
-SETTINGS = {"imgsz": IMGSZ, "device": "cpu", "repeats": 7, "warmup": 2, "threads": 1}
+IMGSZ = 128
+SETTINGS = {"imgsz": IMGSZ, "device": "cpu", "repeats": 9, "warmup": 2, "threads": 1}
 
 
 def _every_conv_an_akconv(model_yaml: dict, num_param: int = 9) -> dict:
@@ -45,15 +45,22 @@ def test_self_ratio_about_one_and_a_slower_candidate_above_it(backend, tmp_path)
     assert slower.ratio > 1 and slower.ratio > itself.ratio, (itself, slower)
     for result in (itself, slower):
         assert result.ms > 0 and result.base_ms > 0
-        assert (result.backend, result.threads, result.imgsz, result.repeats) == (backend, 1, IMGSZ, 7)
+        assert (result.backend, result.threads, result.imgsz, result.repeats) == (backend, 1, IMGSZ, 9)
         assert result.device  # the CPU's model name
 
 
-def test_interleaving_alternates_the_order_of_each_pair():
+@pytest.mark.parametrize("repeats", [1, 6, 7])
+def test_interleaving_runs_adjacent_pairs_in_balanced_orders(repeats):
     calls = []
-    base_ms, ms = time_interleaved(lambda: calls.append("b"), lambda: calls.append("c"), repeats=4, warmup=2)
-    assert "".join(calls) == "bcbc" + "bc" + "cb" + "bc" + "cb"  # warm-up pairs, then pairs in alternating order
-    assert len(base_ms) == len(ms) == 4 and all(t >= 0 for t in base_ms + ms)
+    base_ms, ms = time_interleaved(lambda: calls.append("b"), lambda: calls.append("c"), repeats, warmup=2)
+    assert len(base_ms) == len(ms) == repeats and all(t >= 0 for t in base_ms + ms)
+    assert "".join(calls[:4]) == "bcbc"  # the warm-up pairs
+    pairs = ["".join(calls[i : i + 2]) for i in range(4, len(calls), 2)]
+    assert sorted(set(pairs)) <= ["bc", "cb"] and len(pairs) == repeats
+    assert pairs.count("bc") == (repeats + 1) // 2  # balanced: base first in half of the pairs
+    assert pair_orders(repeats) == pair_orders(repeats)  # seeded: every candidate gets the same schedule
+    if repeats >= 6:
+        assert pairs != ["bc", "cb"] * (repeats // 2) and pairs[: repeats // 2] != ["bc"] * (repeats // 2)
 
 
 def test_onnx_export_is_the_fused_model(tmp_path):
