@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -24,9 +25,9 @@ def bench_parser(doc: str):
 
 def quiet() -> None:
     """Ultralytics' per-batch bars and Optuna's per-trial logs off, as the CLI does."""
-    from shapenas.cli import _quiet_libraries
+    from shapenas.cli import quiet_libraries
 
-    _quiet_libraries(verbose=False)
+    quiet_libraries(verbose=False)
 
 
 def fixed_candidates(space, count: int, seed: int):
@@ -42,18 +43,28 @@ def fixed_candidates(space, count: int, seed: int):
     return list(picked.items())
 
 
-def train(config, candidate, folder: Path, **proxy_changes) -> dict:
-    """One proxy training of `candidate` with the config's proxy budget, changed by `proxy_changes`."""
+def train(config, candidate, folder: Path, parent=None, **proxy_changes) -> dict:
+    """One proxy training of `candidate` with the config's proxy budget, changed by `proxy_changes`; started from
+    `parent` (a `shapenas.search.parent.Parent`) when given."""
     from shapenas.config import require_data
     from shapenas.evaluators import Job, ProxyTrainer
-    from shapenas.spaces import SearchSpace
     from shapenas.ultralytics.build import model_file_stem
 
-    space = SearchSpace(config)
-    proxy = ProxyTrainer({**config.proxy, **proxy_changes}, require_data(config))
+    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
+    proxy = ProxyTrainer(dataclasses.replace(config.proxy, **proxy_changes), require_data(config), **inherit)
     start = time.perf_counter()
-    result = proxy.evaluate(Job(space.render(candidate), folder, model_file_stem(config.base, config.scale)))
-    return {**result, "wall_seconds": time.perf_counter() - start}
+    # rendered with the dataset's class count, as a search does (a parent's head must fit it)
+    result = proxy.evaluate(Job(candidate_yaml(config, candidate), folder, model_file_stem(config.base, config.scale)))
+    return {**result.as_attrs(), "wall_seconds": time.perf_counter() - start}
+
+
+def candidate_yaml(config, candidate) -> dict:
+    """The model YAML a search trains for `candidate`: rendered, with the dataset's class count."""
+    from shapenas.config import require_data
+    from shapenas.data.check import class_count
+    from shapenas.spaces import SearchSpace
+
+    return {**SearchSpace(config).render(candidate), "nc": class_count(require_data(config))}
 
 
 def rank_correlations(a: list[float], b: list[float]) -> tuple[float, float]:
@@ -75,8 +86,9 @@ def hypervolume_2d(points: list[tuple[float, float]], worst_gflops: float) -> fl
     return area
 
 
-def one_search(config, folder: Path):
-    """A real shapenas search in an in-memory storage; returns its study."""
+def one_search(config, folder: Path, parent=None):
+    """A real shapenas search in an in-memory storage, its candidates started from `parent` when given (a
+    `shapenas.search.parent.Parent`); returns its study."""
     import optuna
 
     from shapenas.search.runner import enqueue_presets, run_trials
@@ -85,11 +97,34 @@ def one_search(config, folder: Path):
 
     study, _ = create_or_continue(config, optuna.storages.InMemoryStorage(), "bench")
     enqueue_presets(study, SearchSpace(config))
-    run_trials(study, config, folder, config.search["trials"])
+    run_trials(study, config, folder, config.search.trials, parent=parent)
     return study
 
 
+def bench_parent(config, folder: Path):
+    """The `Parent` a benchmark's warm runs start from: trained once into `folder` (`proxy.parent_epochs`,
+    `proxy.parent_args`) and reused by later runs of the benchmark."""
+    import json
+
+    from shapenas.config import require_data
+    from shapenas.search.parent import Parent, train_parent
+    from shapenas.ultralytics.checkpoint import load_detection_model
+    from shapenas.ultralytics.images import probe_batch
+
+    data = require_data(config)
+    record_file = folder / "parent.json"
+    if record_file.exists():
+        record = json.loads(record_file.read_text())
+    else:
+        path, record = train_parent(config, data, folder)
+        record["path"] = str(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        record_file.write_text(json.dumps(record))
+        print(json.dumps({"parent": record}), flush=True)
+    return Parent(load_detection_model(record["path"]), probe_batch(data, config.proxy.imgsz), record)
+
+
 def front_points(study) -> list[tuple[float, float]]:
-    from shapenas.search.pareto import trained
+    from shapenas.search.record import trained
 
     return [(t.values[0], t.values[1]) for t in trained(study)]

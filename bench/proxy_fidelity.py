@@ -1,76 +1,138 @@
-"""Proxy fidelity: does the short proxy rank candidates as a four times longer training does?
+"""Proxy fidelity: do short proxies rank candidates as a long training does, started the same way?
 
-Eight fixed candidates (baseline, presets, and seeded random placements and shapes) are trained at the config's proxy
-budget (seed 0), at the same budget with seed 1 (the noise floor: how well the proxy agrees with itself), and at
-four times the epochs (seed 0). Reported: Kendall's tau and Spearman's rho of the mAP50-95 rankings.
+Candidates: the 18 of bench/fidelity_candidates.py (baseline, presets, extremes of the space, seeded random spread),
+the same for every run. Proxies (arms):
+  scratch        the quickstart proxy before warm starts: 3 epochs from scratch, SGD lr0 0.02, no warm-up, nbs 64
+  scratch_nbs16  the same with nbs 16 (an optimizer step every batch: 4x the steps)
+  warm2, warm3   2 and 3 epochs from the parent (every candidate inherits it; see shapenas.inherit_weights),
+                 SGD lr0 0.005, no warm-up, nbs 16
+References, each 6x the epochs of the proxies it judges: warm_long, --warm-long-epochs (default 12, 6x warm2; warm3
+gets 4x) from the parent with the warm recipe, seeds 0 and 1 (its own seed-to-seed agreement is the ceiling for any
+proxy), and scratch_long, --long-epochs (default 18, 6x the 3-epoch scratch proxies) with the scratch_nbs16 recipe.
+Mosaic is off in every run: Ultralytics closes it for the last `close_mosaic` (10) epochs, so a 3-epoch run never
+sees it while an 18-epoch one would. The parent: the base trained 10 epochs (SGD lr0 0.02, no warm-up, nbs 16, no
+mosaic).
+
+Reported for each arm against each reference: Kendall's tau and Spearman's rho with bootstrap 90% intervals
+(candidates resampled), top-3 overlap, Pareto-front overlap (mAP50-95 against GFLOPs), and the cost per trial in
+epochs and seconds. Every training appends a line to --results; a rerun skips what is there (a killed run goes on).
 
     pip install -e .[bench]
-    python bench/proxy_fidelity.py [--config configs/quickstart.yaml] [--candidates 8] [--factor 4]
+    python bench/proxy_fidelity.py [--config configs/quickstart.yaml] [--warm-long-epochs 12] [--long-epochs 18]
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-import time
 from pathlib import Path
 
-from common import bench_parser, fixed_candidates, quiet, rank_correlations, train
+from common import bench_parent, bench_parser, candidate_yaml, quiet, train
+from fidelity_candidates import fixed_list
+from ranking import bootstrap_interval, correlations, front_overlap, top_overlap
+
+NO_MOSAIC = {"warmup_epochs": 0, "mosaic": 0.0}
+SCRATCH = {"init": "scratch", "epochs": 3, "train_args": {"optimizer": "SGD", "lr0": 0.02, "warmup_epochs": 0}}
+SCRATCH16 = {**SCRATCH, "train_args": {"optimizer": "SGD", "lr0": 0.02, "nbs": 16, **NO_MOSAIC}}
+WARM = {"init": "parent", "train_args": {"optimizer": "SGD", "lr0": 0.005, "nbs": 16, **NO_MOSAIC}}
+PARENT = {"parent_epochs": 10, "parent_args": SCRATCH16["train_args"]}
+ARMS = {"scratch": SCRATCH, "scratch_nbs16": SCRATCH16, "warm2": {**WARM, "epochs": 2}, "warm3": {**WARM, "epochs": 3}}
 
 
-def run(config, candidates, budgets: dict[str, dict], out: Path) -> dict[str, list[float]]:
-    scores: dict[str, list[float]] = {name: [] for name in budgets}
-    with tempfile.TemporaryDirectory() as folder:
-        for index, (name, candidate) in enumerate(candidates):
-            for budget, changes in budgets.items():
-                result = train(config, candidate, Path(folder) / f"{index}-{budget}", **changes)
-                scores[budget].append(result["map50_95"])
-                line = {
-                    "candidate": name,
-                    "budget": budget,
-                    "map50_95": result["map50_95"],
-                    "seconds": round(result["wall_seconds"], 1),
-                    "summary": candidate.summary(),
-                }
-                print(json.dumps(line), flush=True)
-                with out.open("a") as log:
-                    log.write(json.dumps(line) + "\n")
-    return scores
+def references(warm_epochs: int, scratch_epochs: int) -> dict[str, tuple[dict, int]]:
+    """name: (proxy changes, seed)."""
+    return {
+        "warm_long": ({**WARM, "epochs": warm_epochs}, 0),
+        "scratch_long": ({**SCRATCH16, "epochs": scratch_epochs}, 0),
+        "warm_long_seed1": ({**WARM, "epochs": warm_epochs}, 1),
+    }
+
+
+class Results:
+    """The JSONL log: one line per training (and per candidate's cost); what is there is not trained again."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def get(self, candidate: str, run: str) -> dict | None:
+        return next((r for r in self.lines if r["candidate"] == candidate and r["run"] == run), None)
+
+    def add(self, line: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        self.lines.append(line)
+        print(json.dumps(line), flush=True)
+
+
+def run_all(config, candidates, runs: dict[str, tuple[dict, int]], results: Results, folder: Path, parent) -> None:
+    from shapenas.cost import yaml_cost
+
+    for name, candidate in candidates:
+        if results.get(name, "cost") is None:
+            cost = yaml_cost(candidate_yaml(config, candidate), config.proxy.imgsz)
+            results.add({"candidate": name, "run": "cost", "gflops": cost.gflops, "summary": candidate.summary()})
+    for run, (changes, seed) in runs.items():
+        for name, candidate in candidates:
+            if results.get(name, run) is not None:
+                continue
+            warm = changes["init"] == "parent"
+            result = train(config, candidate, folder / run / name, parent if warm else None, seed=seed, **changes)
+            line = {"candidate": name, "run": run, "seed": seed, "epochs": changes["epochs"]}
+            line.update({k: result[k] for k in ("map50_95", "map50", "epoch_map50_95", "train_seconds")})
+            line["seconds"] = round(result["wall_seconds"], 1)
+            if warm:
+                line["layer_init"] = [r for r in result["layer_init"] if r["how"] not in ("copied",)]
+            results.add(line)
+
+
+def report(names: list[str], results: Results, runs: dict[str, tuple[dict, int]]) -> None:
+    scores = {run: [results.get(n, run)["map50_95"] for n in names] for run in runs}
+    costs = [results.get(n, "cost")["gflops"] for n in names]
+    scores["warm_long_mean"] = [
+        (a + b) / 2 for a, b in zip(scores["warm_long"], scores["warm_long_seed1"], strict=True)
+    ]
+    header = list(runs)
+    print("\n| candidate | GFLOPs | " + " | ".join(header) + " |\n|---|---:|" + "---:|" * len(header))
+    for i, name in enumerate(names):
+        print(f"| {name} | {costs[i]:.3f} | " + " | ".join(f"{scores[r][i]:.4f}" for r in header) + " |")
+    print("\n| arm | reference | Kendall tau [90% CI] | Spearman rho [90% CI] | top-3 | front overlap |")
+    print("|---|---|---|---|---:|---|")
+    pairs = [(a, r) for a in (*ARMS, "warm_long") for r in ("warm_long_mean", "warm_long_seed1", "scratch_long")]
+    for arm, ref in [("warm_long", "warm_long_seed1")] + [p for p in pairs if p[0] != "warm_long"]:
+        tau, rho = correlations(scores[arm], scores[ref])
+        ci = bootstrap_interval(scores[arm], scores[ref])
+        share, n_arm, n_ref = front_overlap(scores[arm], scores[ref], costs)
+        print(
+            f"| {arm} | {ref} | {tau:.3f} [{ci['tau'][0]:.2f}, {ci['tau'][1]:.2f}] | {rho:.3f} "
+            f"[{ci['rho'][0]:.2f}, {ci['rho'][1]:.2f}] | {top_overlap(scores[arm], scores[ref]):.2f} | "
+            f"{share:.2f} ({n_arm} vs {n_ref} on the fronts) |"
+        )
+    print("\n| run | epochs per trial | seconds per trial (mean) |\n|---|---:|---:|")
+    for run in runs:
+        lines = [results.get(n, run) for n in names]
+        mean = sum(line["seconds"] for line in lines) / len(lines)
+        print(f"| {run} | {lines[0]['epochs']} | {mean:.1f} |")
 
 
 def main() -> None:
     parser = bench_parser(__doc__)
-    parser.add_argument("--candidates", type=int, default=8)
-    parser.add_argument("--factor", type=int, default=4, help="the long budget is this many times the epochs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
-    parser.add_argument("--log", default="bench/proxy_fidelity.jsonl", help="one JSON line per training")
+    parser.add_argument("--long-epochs", type=int, default=18, help="epochs of the long scratch reference")
+    parser.add_argument("--warm-long-epochs", type=int, default=12, help="epochs of the long warm references")
+    parser.add_argument("--results", default="bench/results/fidelity.jsonl", help="one JSON line per training")
+    parser.add_argument("--work", default="runs/bench/fidelity", help="training folders and the parent")
+    parser.add_argument("--limit", type=int, help="only the first N candidates (to try the script quickly)")
     args = parser.parse_args()
     quiet()
     from shapenas.config import load_config
     from shapenas.spaces import SearchSpace
 
-    config = load_config(args.config, args.set)
-    candidates = fixed_candidates(SearchSpace(config), args.candidates, args.seed)
-    epochs, seed = config.proxy["epochs"], config.proxy["seed"]
-    budgets = {"short": {}, "short_seed1": {"seed": seed + 1}, "long": {"epochs": epochs * args.factor}}
-    started = time.perf_counter()
-    scores = run(config, candidates, budgets, Path(args.log))
-    print(
-        f"\n{len(candidates)} candidates, proxy {epochs} epochs vs {epochs * args.factor} epochs "
-        f"({time.perf_counter() - started:.0f} s)"
-    )
-    print("| candidate | short | short, seed+1 | long |\n|---|---:|---:|---:|")
-    for i, (name, candidate) in enumerate(candidates):
-        print(
-            f"| {name}: {candidate.summary()} | {scores['short'][i]:.4f} | {scores['short_seed1'][i]:.4f} | "
-            f"{scores['long'][i]:.4f} |"
-        )
-    for label, a, b in (
-        ("short vs long (fidelity)", "short", "long"),
-        ("short vs short, seed+1 (noise floor)", "short", "short_seed1"),
-    ):
-        tau, rho = rank_correlations(scores[a], scores[b])
-        print(f"{label}: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
+    config = load_config(args.config, args.set + [f"proxy.{k}={json.dumps(v)}" for k, v in PARENT.items()])
+    candidates = fixed_list(SearchSpace(config))[: args.limit]
+    runs = {name: (changes, 0) for name, changes in ARMS.items()} | references(args.warm_long_epochs, args.long_epochs)
+    results, folder = Results(Path(args.results)), Path(args.work)
+    run_all(config, candidates, runs, results, folder, bench_parent(config, folder))
+    report([name for name, _ in candidates], results, runs)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ PLAIN_SIDE = """
 import json, sys, time, yaml
 from ultralytics import YOLO
 from shapenas.config import load_config, require_data
-from shapenas.evaluators.proxy import ProxyTrainer, resolve_device
+from shapenas.devices import resolve_device
+from shapenas.evaluators.proxy import ProxyTrainer
 from shapenas.spaces import SearchSpace
 config = load_config(sys.argv[1], sys.argv[3:])
 space = SearchSpace(config)
@@ -51,7 +52,7 @@ from shapenas.ultralytics.build import model_file_stem
 path = folder / (model_file_stem(config.base, config.scale) + ".yaml")
 path.write_text(yaml.safe_dump(space.render(space.baseline()), sort_keys=False))
 # The very arguments a shapenas trial passes to Ultralytics, so only the overhead differs.
-train_args = ProxyTrainer(config.proxy, require_data(config)).train_args(folder, resolve_device(config.proxy["device"]))
+train_args = ProxyTrainer(config.proxy, require_data(config)).train_args(folder, resolve_device(config.proxy.device))
 start = time.perf_counter()
 model = YOLO(str(path))
 model.train(**train_args)

@@ -17,7 +17,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _commands() -> list:
-    # Imported here so that `shapenas --help` stays fast and one broken command cannot break the others' import.
+    # Command modules import torch, Ultralytics and Optuna only inside `run` (tests/test_import.py holds them to it),
+    # so building the parser, and `shapenas --help`, takes a fraction of a second.
     from shapenas.commands import COMMANDS
 
     return [cls() for cls in COMMANDS]
@@ -26,6 +27,9 @@ def _commands() -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="shapenas", description="Search YOLO detectors by AKConv shapes and module placement.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Ultralytics' own training output")
+    parser.add_argument(
+        "--debug", action="store_true", help="on bad input, raise with the full traceback instead of one line"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for command in _commands():
         command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -34,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries(verbose: bool) -> None:
+def quiet_libraries(verbose: bool) -> None:
     """Our own progress lines replace Ultralytics' per-batch bars (hidden above INFO) and Optuna's per-trial logs."""
     import logging
     import warnings
@@ -53,11 +57,13 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries(args.verbose)
+    quiet_libraries(args.verbose)
     try:
         with signals_raise():
             return int(args.handler.run(args) or 0)
     except UserError as error:
+        if args.debug:
+            raise
         print(f"shapenas {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM raised as `Interrupted`

@@ -5,47 +5,57 @@ value (the CLI prints it and exits 2). Paths are resolved relative to the config
 folder; `base` may also be an Ultralytics model name such as `yolov8n.yaml` (its scale letter picks the scale).
 The dataset is checked only by `require_data`, so commands that need no data (`shapenas space`) never look for it.
 Slot-dependent checks (layer indices, presets) need the built base model and live in `shapenas.spaces.SearchSpace`.
+The base model YAML is checked by `shapenas.model_yaml` (it must not run code) before anything builds it.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from shapenas.config_schema import DEFAULTS, VALIDATORS, check_cross_keys
-from shapenas.errors import UserError
+from shapenas.config_checks import fail
+from shapenas.config_schema import (
+    SECTIONS,
+    ConstraintsConfig,
+    ProxyConfig,
+    SearchConfig,
+    SpaceConfig,
+    check_cross_keys,
+    config_defaults,
+    config_validators,
+)
+from shapenas.errors import UserError, first_line
+from shapenas.model_yaml import check_model_yaml
 
 
 @dataclass(frozen=True)
 class Config:
-    """A validated search config; the sections (space, constraints, proxy, search) are plain nested dicts."""
+    """A validated search config; its sections are typed (`shapenas.config_schema`): `config.proxy.epochs`."""
 
     base: str
     scale: str | None
     data: str | None
-    space: dict
-    constraints: dict
-    proxy: dict
-    search: dict
+    space: SpaceConfig
+    constraints: ConstraintsConfig
+    proxy: ProxyConfig
+    search: SearchConfig
     folder: str  # the config file's folder, for resolving `data` again when a command needs it
     base_yaml: dict = field(repr=False, compare=False, default_factory=dict)
 
     def to_dict(self) -> dict:
-        """JSON-able form (absolute paths), e.g. for an Optuna study's user attrs; `config_from_dict` reads it back."""
-        data = asdict(self)
-        del data["base_yaml"], data["folder"]  # paths in it are absolute already
+        """JSON-able form (absolute paths), e.g. for an Optuna study's user attrs; `config_from_dict` reads it back.
+        Spelled as a config file spells it: the same keys, the sections as nested mappings."""
+        data = {"base": self.base, "scale": self.scale, "data": self.data}
+        data.update({name: getattr(self, name).to_dict() for name in SECTIONS})
         return json.loads(json.dumps(data))
-
-
-def _fail(key: str, value: Any, expected: str) -> None:
-    raise UserError(f"{key}: expected {expected}, got {value!r}")
 
 
 def _resolve_file(value: str, folder: Path) -> Path | None:
@@ -94,7 +104,7 @@ def _unknown_key(dotted: str, known: list[str]) -> UserError:
 def _merge(defaults: dict, given: Any, prefix: str = "") -> dict:
     """Defaults overlaid with the user's values; unknown keys and mappings given as scalars are errors."""
     if not isinstance(given, dict):
-        _fail(prefix.rstrip(".") or "config", given, "a mapping of keys")
+        fail(prefix.rstrip(".") or "config", given, "a mapping of keys")
     merged = copy.deepcopy(defaults)
     for key, value in given.items():
         dotted = f"{prefix}{key}"
@@ -140,10 +150,12 @@ def _load_base(value: str, folder: Path) -> tuple[str, dict]:
             f"base: no model YAML {value!r} (not a file next to the config or in the current folder, "
             f"nor an Ultralytics model name such as yolov8n.yaml)"
         ) from None
-    except Exception as error:  # the file is there but unreadable (bad YAML, a folder, ...): say why, in one line
+    # There, but unreadable (a folder, not YAML, not a mapping; Ultralytics asserts the .yaml suffix): say why.
+    except (OSError, ValueError, TypeError, AssertionError) as error:
         raise UserError(f"base: cannot read {value!r} ({_yaml_reason(error)})") from None
     if not isinstance(model, dict) or not all(isinstance(model.get(key), list) for key in ("backbone", "head")):
         raise UserError(f"base: {value!r} is not a model YAML (it needs 'backbone' and 'head' lists)")
+    check_model_yaml(model, "base")  # before anything builds it: a model YAML must not run code
     return name, model
 
 
@@ -186,21 +198,41 @@ def require_data(config: Config) -> str:
 
         try:
             return find_yaml(config.data)
-        except (FileNotFoundError, OSError):
-            pass
+        except FileNotFoundError:
+            pass  # said below, in our words
+        except OSError as error:
+            raise UserError(f"data: cannot read {config.data!r} ({first_line(error)})") from None
     raise UserError(f"data: no such dataset YAML {config.data!r}")
 
 
+def _resolve_parent(value: str, folder: Path) -> str:
+    """`train`, or the checkpoint's absolute path when it is found next to the config or in the current folder.
+
+    A path that is not found here is kept as given: a study read back on another machine already holds its parent in
+    the artifact store. `shapenas search` checks the file before it creates a study.
+    """
+    if value == "train":
+        return value
+    path = _resolve_file(value, folder)
+    return str(path) if path else value
+
+
 def _build(tree: dict, folder: Path) -> Config:
-    check_cross_keys(tree)
+    sections = {name: section.from_values(tree[name]) for name, section in SECTIONS.items()}
+    sections["proxy"] = dataclasses.replace(sections["proxy"], parent=_resolve_parent(sections["proxy"].parent, folder))
+    check_cross_keys(sections["space"], sections["search"])
     if tree["base"] is None:
         raise UserError("base: missing; give an Ultralytics model YAML such as yolov8n.yaml, or a path")
     base, model = _load_base(tree["base"], folder)
     scale = _pick_scale(tree["base"], model, tree["scale"])
     if scale:
         model["scale"] = scale
-    sections = {name: tree[name] for name in ("space", "constraints", "proxy", "search")}
     return Config(base, scale, _resolve_data(tree["data"], folder), folder=str(folder), base_yaml=model, **sections)
+
+
+def with_defaults(stored: dict) -> dict:
+    """A config dict as a study stored it (`Config.to_dict()`), with the keys added since then at their defaults."""
+    return _merge(config_defaults(), stored)
 
 
 def config_from_dict(data: Any, folder: str | Path = ".", overrides: list[str] | tuple = ()) -> Config:
@@ -208,12 +240,12 @@ def config_from_dict(data: Any, folder: str | Path = ".", overrides: list[str] |
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        _fail("config", data, "a mapping of keys")
+        fail("config", data, "a mapping of keys")
     tree = copy.deepcopy(data)
     for text in overrides:
         _set_dotted(tree, *parse_override(text))
-    merged = _merge(DEFAULTS, tree)
-    return _build(_validate_leaves(merged, VALIDATORS), Path(folder).resolve())
+    merged = _merge(config_defaults(), tree)
+    return _build(_validate_leaves(merged, config_validators()), Path(folder).resolve())
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> Config:

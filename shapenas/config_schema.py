@@ -1,290 +1,213 @@
-"""Every key of the search config: its default and the validator that checks it (one line per key).
+"""Every key of the search config, one line each: its type, its default and its check.
 
-A validator is `(dotted_key, value) -> normalised value` and raises `UserError` naming the key and the value.
-`DEFAULTS` lists every key a config may have; `shapenas.config` rejects any other.
+A section is a frozen dataclass whose fields are its keys, each declared with `setting(default, check)`. The config's
+defaults (`config_defaults`), its checks by dotted key (`config_validators`), the form a study stores (`to_dict`)
+and the typed object commands read (`config.proxy.epochs`) all come from those lines, so a new key is one line in its
+section. `space` holds one section per registered module (`space.<config_key>`: `enabled`, then the keys its
+ModuleSpec searches), made from the registry. `shapenas.config` merges a file and `--set` overrides onto the
+defaults, refuses unknown keys, runs the checks and builds the sections.
 """
 
 from __future__ import annotations
 
-import re
-from numbers import Integral, Real
-from typing import Any, Callable
+import copy
+import dataclasses
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from shapenas import config_checks as checks
 from shapenas.errors import UserError
 from shapenas.modules.akconv_shapes import FREE_SHAPE
-from shapenas.modules.registry import MODULES, Values
+from shapenas.modules.registry import MODULES, ModuleSpec
 
-SLOT_GROUPS = ("all", "backbone", "head", "downsample", "conv", "upsample")
 PRESETS = ("baseline", "akconv_authors")
 SAMPLERS = ("nsga2", "tpe", "random")
+_CHECK = "check"  # where a field keeps its check (dataclass field metadata)
 
 
-def _as_list(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+def setting(default: Any, check: checks.Validator) -> Any:
+    """A config key of a section: its default (a fresh copy for each config when it is a list or mapping), and the
+    check its value goes through."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={_CHECK: check})
+    return dataclasses.field(default=default, metadata={_CHECK: check})
 
 
-# One section per registered module, `space.<config_key>`: `enabled` and the keys its ModuleSpec searches.
-MODULE_SECTIONS: dict[str, dict[str, Any]] = {
-    spec.config_key: {"enabled": True, **{key.key: _as_list(key.default) for key in spec.searched}}
-    for spec in MODULES.values()
-}
-
-DEFAULTS: dict[str, Any] = {
-    "base": None,
-    "scale": None,
-    "data": None,
-    "space": {"slots": "all", **MODULE_SECTIONS},
-    "constraints": {"max_gflops": None, "max_params": None},
-    "proxy": {
-        "epochs": 3,
-        "imgsz": 160,
-        "batch": 16,
-        "fraction": 1.0,
-        "seed": 0,
-        "device": "auto",
-        "workers": 0,
-        "cache": False,
-        "train_args": {},
-    },
-    "search": {
-        "trials": 8,
-        "sampler": "nsga2",
-        "seed": 0,
-        "early_stop": "off",
-        "early_stop_rungs": [0.111, 0.333],
-        "early_stop_worst": 0.5,
-        "presets": list(PRESETS),
-        "akconv_authors_n": 5,
-    },
-}
-
-Validator = Callable[[str, Any], Any]
+def _default(field: dataclasses.Field) -> Any:
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
 
 
-def _fail(key: str, value: Any, expected: str):
-    raise UserError(f"{key}: expected {expected}, got {value!r}")
+def _keys(section: Any) -> list[dataclasses.Field]:
+    """The fields of a section (class or instance) made with `setting`."""
+    return [field for field in dataclasses.fields(section) if _CHECK in field.metadata]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
+class Section:
+    """Base of the config sections: frozen dataclasses whose fields, made with `setting`, are their keys."""
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {field.name: _default(field) for field in _keys(cls)}
+
+    @classmethod
+    def validators(cls, prefix: str) -> dict[str, checks.Validator]:
+        """The check of each key, by dotted key (`prefix` names the section, e.g. "proxy.")."""
+        return {prefix + field.name: field.metadata[_CHECK] for field in _keys(cls)}
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Section:
+        """The section from values that passed their checks; keys left out take their defaults."""
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as a config file spells it (and a study stores it)."""
+        return {field.name: copy.deepcopy(getattr(self, field.name)) for field in _keys(self)}
 
 
-def integer(low: int | None = None, high: int | None = None, multiple_of: int = 1) -> Validator:
-    def check(key: str, value: Any) -> int:
-        bounds = "" if low is None else f" >= {low}" if high is None else f" in [{low}, {high}]"
-        what = f"an integer{bounds}" + (f", a multiple of {multiple_of}" if multiple_of > 1 else "")
-        if not _is_int(value) or (low is not None and value < low) or (high is not None and value > high):
-            _fail(key, value, what)
-        if value % multiple_of:
-            _fail(key, value, what)
-        return int(value)
+@dataclass(frozen=True)
+class ConstraintsConfig(Section):
+    """Limits a candidate must meet to be trained (None: no limit); measured at `proxy.imgsz`."""
 
-    return check
+    max_gflops: float | None = setting(None, checks.optional(checks.number(0.0)))
+    max_params: float | None = setting(None, checks.optional(checks.number(0.0)))
 
-
-def number(low: float, high: float | None = None, low_open: bool = True) -> Validator:
-    def check(key: str, value: Any) -> float:
-        above = value > low if low_open else value >= low
-        what = f"a number {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
-        if not isinstance(value, Real) or isinstance(value, bool) or not above or (high is not None and value > high):
-            _fail(key, value, what)
-        return float(value)
-
-    return check
+    def limits(self) -> dict[str, float]:
+        """The limits that are set, by key name."""
+        return {name: value for name, value in self.to_dict().items() if value is not None}
 
 
-def boolean(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        _fail(key, value, "true or false")
-    return value
+@dataclass(frozen=True)
+class ProxyConfig(Section):
+    """The short training that scores each candidate (`train_args`: further Ultralytics train arguments)."""
+
+    epochs: int = setting(3, checks.integer(1))
+    imgsz: int = setting(160, checks.integer(32, 4096, multiple_of=32))
+    batch: int = setting(16, checks.integer(1))
+    fraction: float = setting(1.0, checks.number(0.0, 1.0))
+    seed: int = setting(0, checks.integer(0))
+    device: str = setting("auto", checks.device)
+    workers: int = setting(0, checks.integer(0))
+    cache: bool | str = setting(False, checks.one_of(False, True, "ram", "disk"))
+    train_args: dict[str, Any] = setting({}, checks.train_args)
+    # Warm starts: every candidate starts from a parent (`train`: the base trained once per study; or a checkpoint)
+    init: str = setting("scratch", checks.one_of("scratch", "parent"))
+    parent: str = setting("train", checks.text)
+    parent_epochs: int = setting(10, checks.integer(1))
+    parent_args: dict[str, Any] = setting({}, checks.train_args)
 
 
-def one_of(*choices: Any) -> Validator:
-    def check(key: str, value: Any) -> Any:
-        # same type and value: neither 1 nor 1.0 may stand for true, nor true for 1
-        if not any(type(value) is type(c) and value == c for c in choices):
-            _fail(key, value, "one of " + ", ".join(map(str, choices)))
-        return value
+@dataclass(frozen=True)
+class SearchConfig(Section):
+    """How many trials, the sampler, early stopping, and the candidates enqueued first (`presets`)."""
 
-    return check
-
-
-def optional(inner: Validator) -> Validator:
-    return lambda key, value: None if value is None else inner(key, value)
-
-
-def list_of(item: Validator, allow_empty: bool = False) -> Validator:
-    """A list without repeats, non-empty unless allowed (a single value is taken as a list of one)."""
-
-    def check(key: str, value: Any) -> list:
-        values = value if isinstance(value, list) else [value]
-        if not values and not allow_empty:
-            _fail(key, value, "a non-empty list")
-        out = [item(key, v) for v in values]
-        if len(set(map(repr, out))) != len(out):
-            _fail(key, value, "a list without repeated values")
-        return out
-
-    return check
+    trials: int = setting(8, checks.integer(1))
+    sampler: str = setting("nsga2", checks.one_of(*SAMPLERS))
+    seed: int | None = setting(0, checks.optional(checks.integer(0)))
+    early_stop: str = setting("off", checks.off_or("pareto_rank"))
+    early_stop_rungs: list[float] = setting([0.111, 0.333], checks.list_of(checks.number(0.0, 1.0)))
+    early_stop_worst: float = setting(0.5, checks.number(0.0, 1.0))
+    presets: list[str] = setting(list(PRESETS), checks.list_of(checks.one_of(*PRESETS), allow_empty=True))
+    akconv_authors_n: int = setting(5, checks.integer(2, 64))
 
 
-def int_range(low: int, high: int) -> Validator:
-    """An integer, or an inclusive `[lo, hi]` range, normalised to `[lo, hi]`."""
-
-    def check(key: str, value: Any) -> list[int]:
-        pair = [value, value] if _is_int(value) else value
-        what = f"an integer or a range [lo, hi] with {low} <= lo <= hi <= {high}"
-        if not (isinstance(pair, list) and len(pair) == 2 and all(map(_is_int, pair))):
-            _fail(key, value, what)
-        if not low <= pair[0] <= pair[1] <= high:
-            _fail(key, value, what)
-        return [int(pair[0]), int(pair[1])]
-
-    return check
-
-
-def text(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        _fail(key, value, "a non-empty string")
-    return value
-
-
-def slots(key: str, value: Any) -> list:
-    """Slot groups by name and/or layer indices; the indices are checked against the base by the search space."""
-    values = value if isinstance(value, list) else [value]
-    if not values:
-        _fail(key, value, "a non-empty list of slot names or layer indices")
-    for v in values:
-        if not (_is_int(v) and v >= 0) and v not in SLOT_GROUPS:
-            _fail(key, v, f"a layer index >= 0 or one of {', '.join(SLOT_GROUPS)}")
-    return list(dict.fromkeys(values))
-
-
-def device(key: str, value: Any) -> str:
-    # Ultralytics' spellings: "cpu", "mps", "0", "0,1", "cuda:0"; "auto" = the GPU when there is one
-    value = str(value) if _is_int(value) else value
-    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|mps|\d+(,\d+)*|cuda(:\d+)?", value):
-        _fail(key, value, "auto, cpu, mps, a GPU index like 0 or 0,1, or cuda:N")
-    return value
-
-
-def off_or(*choices: str) -> Validator:
-    # YAML 1.1 reads a bare `off` as false; take it as the string the user meant
-    inner = one_of("off", *choices)
-    return lambda key, value: inner(key, "off" if value is False else value)
-
-
-# Train arguments shapenas sets itself (from the proxy keys above, or per trial); train_args may not change them.
-MANAGED_TRAIN_ARGS = frozenset(
-    {
-        "data",
-        "epochs",
-        "imgsz",
-        "batch",
-        "fraction",
-        "seed",
-        "device",
-        "workers",
-        "cache",
-        "model",
-        "project",
-        "name",
-        "exist_ok",
-        "resume",
-        "plots",
-        "verbose",
-        "amp",
-        "deterministic",
-        "mode",
-        "task",
-    }
-)
-
-
-def train_args(key: str, value: Any) -> dict:
-    """Extra Ultralytics train arguments for the proxy (e.g. warmup_epochs, mosaic, lr0), checked by Ultralytics."""
-    from shapenas.ultralytics.cfg import check_train_args, train_arg_names
-
-    if not isinstance(value, dict):
-        _fail(key, value, "a mapping of Ultralytics train arguments")
-    for name in value:
-        if name in MANAGED_TRAIN_ARGS:
-            raise UserError(f"{key}.{name}: set by shapenas (use proxy.{name} where there is one), got {value[name]!r}")
-        if name not in train_arg_names():
-            _fail(f"{key}.{name}", name, "an Ultralytics train argument")
-    try:
-        check_train_args(value)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{key}: {str(error).splitlines()[0]}") from None
-    return dict(value)
-
-
-def _values_validator(values: Values) -> Validator:
-    """The validator for what a module's config key accepts (`Values` in shapenas.modules.registry)."""
-    low, high = values.low, values.high
-    return {
-        "ints": lambda: list_of(integer(low, high)),
-        "numbers": lambda: list_of(number(low, high)),
-        "choices": lambda: list_of(one_of(*values.choices)),
-        "int_range": lambda: int_range(low, high),
-        "int": lambda: integer(low, high),
-        "flag": lambda: boolean,
-    }[values.kind]()
-
-
-def _module_validators() -> dict[str, Validator]:
-    validators: dict[str, Validator] = {}
-    for spec in MODULES.values():
-        validators[f"space.{spec.config_key}.enabled"] = boolean
-        validators.update(
-            {f"space.{spec.config_key}.{key.key}": _values_validator(key.values) for key in spec.searched}
-        )
-    return validators
-
-
-VALIDATORS: dict[str, Validator] = {
-    "base": optional(text),
-    "scale": optional(text),
-    "data": optional(text),
-    "space.slots": slots,
-    **_module_validators(),
-    "constraints.max_gflops": optional(number(0.0)),
-    "constraints.max_params": optional(number(0.0)),
-    "proxy.epochs": integer(1),
-    "proxy.imgsz": integer(32, 4096, multiple_of=32),
-    "proxy.batch": integer(1),
-    "proxy.fraction": number(0.0, 1.0),
-    "proxy.seed": integer(0),
-    "proxy.device": device,
-    "proxy.workers": integer(0),
-    "proxy.cache": one_of(False, True, "ram", "disk"),
-    "proxy.train_args": train_args,
-    "search.trials": integer(1),
-    "search.sampler": one_of(*SAMPLERS),
-    "search.seed": optional(integer(0)),
-    "search.early_stop": off_or("pareto_rank"),
-    "search.early_stop_rungs": list_of(number(0.0, 1.0, low_open=True)),
-    "search.early_stop_worst": number(0.0, 1.0, low_open=True),
-    "search.presets": list_of(one_of(*PRESETS), allow_empty=True),
-    "search.akconv_authors_n": integer(2, 64),
+# What a module's searched key holds, by the kind of values it accepts (`Values.kind` in shapenas.modules.registry).
+_VALUE_TYPES = {
+    "ints": list[int],
+    "numbers": list[float],
+    "choices": list,
+    "int_range": list[int],
+    "int": int,
+    "flag": bool,
 }
 
 
-def check_cross_keys(tree: dict) -> None:
+@functools.cache
+def module_section(spec: ModuleSpec) -> type[Section]:
+    """The class of a module's `space.<config_key>` section: `enabled`, then each key its ModuleSpec searches, with
+    the spec's default and a check made from what the key accepts."""
+    fields = [("enabled", bool, setting(True, checks.boolean))]
+    for key in spec.searched:
+        default = list(key.default) if isinstance(key.default, tuple) else key.default
+        value_type = _VALUE_TYPES[key.values.kind]
+        fields.append((key.key, value_type, setting(default, checks.values_check(key.values))))
+    return dataclasses.make_dataclass(f"{spec.name}Section", fields, bases=(Section,), frozen=True)
+
+
+def _module_sections() -> dict[str, type[Section]]:
+    return {spec.config_key: module_section(spec) for spec in MODULES.values()}
+
+
+@dataclass(frozen=True)
+class SpaceConfig(Section):
+    """Where modules may go (`slots`: group names and/or layer indices) and, per registered module, whether it is
+    searched and with which values (`modules`, by config key: `config.space.modules["akconv"].num_param`)."""
+
+    slots: list[int | str] = setting(["all"], checks.slots)
+    modules: Mapping[str, Section] = dataclasses.field(default_factory=dict)  # not a key: the sections below it
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {**super().defaults(), **{key: section.defaults() for key, section in _module_sections().items()}}
+
+    @classmethod
+    def validators(cls, prefix: str) -> dict[str, checks.Validator]:
+        found = super().validators(prefix)
+        for key, section in _module_sections().items():
+            found.update(section.validators(f"{prefix}{key}."))
+        return found
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> SpaceConfig:
+        sections = _module_sections()
+        modules = {key: section.from_values(values.get(key, {})) for key, section in sections.items()}
+        return cls(**{key: value for key, value in values.items() if key not in sections}, modules=modules)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), **{key: section.to_dict() for key, section in self.modules.items()}}
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "space": SpaceConfig,
+    "constraints": ConstraintsConfig,
+    "proxy": ProxyConfig,
+    "search": SearchConfig,
+}
+TOP_LEVEL: dict[str, checks.Validator] = {  # the keys outside the sections; each defaults to None
+    "base": checks.optional(checks.text),
+    "scale": checks.optional(checks.text),
+    "data": checks.optional(checks.text),
+}
+
+
+def config_defaults() -> dict[str, Any]:
+    """Every key a config may have, with its default; a section is a nested mapping."""
+    return {**dict.fromkeys(TOP_LEVEL), **{name: section.defaults() for name, section in SECTIONS.items()}}
+
+
+def config_validators() -> dict[str, checks.Validator]:
+    """The check of every key, by dotted key (`proxy.epochs`)."""
+    found = dict(TOP_LEVEL)
+    for name, section in SECTIONS.items():
+        found.update(section.validators(f"{name}."))
+    return found
+
+
+def check_cross_keys(space: SpaceConfig, search: SearchConfig) -> None:
     """Rules that tie two keys together (the rest, tied to the base model, are checked by the search space)."""
-    akconv = tree["space"]["akconv"]
-    low, high = akconv["num_param"]
-    if akconv["enabled"] and FREE_SHAPE in akconv["shapes"] and akconv["window"] ** 2 < high:
+    akconv = space.modules["akconv"]
+    low, high = akconv.num_param
+    if akconv.enabled and FREE_SHAPE in akconv.shapes and akconv.window**2 < high:
         raise UserError(
-            f"space.akconv.window: a {akconv['window']}x{akconv['window']} window cannot hold "
-            f"{high} distinct points (space.akconv.num_param={akconv['num_param']}); widen it or lower num_param"
+            f"space.akconv.window: a {akconv.window}x{akconv.window} window cannot hold "
+            f"{high} distinct points (space.akconv.num_param={akconv.num_param}); widen it or lower num_param"
         )
-    search = tree["search"]
-    if "akconv_authors" in search["presets"]:
-        if not akconv["enabled"]:
+    if "akconv_authors" in search.presets:
+        if not akconv.enabled:
             raise UserError("search.presets: 'akconv_authors' needs space.akconv.enabled=true, got false")
-        if not low <= search["akconv_authors_n"] <= high:
+        if not low <= search.akconv_authors_n <= high:
             raise UserError(
-                f"search.akconv_authors_n: expected a value in space.akconv.num_param={akconv['num_param']}, "
-                f"got {search['akconv_authors_n']}"
+                f"search.akconv_authors_n: expected a value in space.akconv.num_param={akconv.num_param}, "
+                f"got {search.akconv_authors_n}"
             )

@@ -1,13 +1,18 @@
-"""Writing output files whole or not at all: a crash or a bad path never leaves half a file."""
+"""Where shapenas writes, and writing output files whole or not at all: a crash or a bad path never leaves half a
+file."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable
 
 from shapenas.errors import UserError
+
+# Everything shapenas writes unasked (the default study storage, trial folders, the dataset check's stamps) goes here,
+# relative to the current folder.
+RUN_ROOT = Path("runs") / "shapenas"
 
 
 def _check_folder(path: Path, option: str) -> None:
@@ -30,8 +35,9 @@ def check_writable(path: str | Path, option: str) -> Path:
 def write_atomic(path: str | Path, write: Callable[[Path], None], option: str = "output") -> Path:
     """Call `write(temporary_path)`, then move the finished file into place."""
     path = check_writable(path, option)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(handle)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{path.suffix}")
+    # Created like any new file (the umask decides its mode), not private as tempfile.mkstemp would make it.
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(Path(temporary))
         os.replace(temporary, path)

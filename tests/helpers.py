@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import optuna
 import pytest
 import torch
+import yaml
+
+from shapenas.evaluators import Evaluator, Job, ProxyResult
 
 # ---- modules and spaces -------------------------------------------------------------------------------------------
 
@@ -21,3 +28,49 @@ def one_thread():
 
 # Parametrise a test with `device` over these: the CUDA case runs where a GPU is visible and is skipped elsewhere.
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+
+
+# ---- searches, studies and trial records --------------------------------------------------------------------------
+
+
+def write_config(folder, data, trials=2, epochs=1):
+    """A tiny real search: two head convs and one upsample of yolov8n (quick builds), 64 px, 1 epoch by default."""
+    config = {
+        "base": "yolov8n.yaml",
+        "data": str(data),
+        "space": {"slots": [16, 19, 13]},
+        "proxy": {"epochs": epochs, "imgsz": 64, "batch": 8, "workers": 0, "device": "cpu", "seed": 0},
+        "search": {"trials": trials, "sampler": "nsga2", "seed": 0, "presets": ["baseline"]},
+    }
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def shapenas_cli(*args, cwd, check=True, timeout=600) -> subprocess.CompletedProcess:
+    """`python -m shapenas.cli ARGS` in `cwd`; asserts exit code 0 unless `check=False`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "shapenas.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def load(storage, name="a") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+class FixedProxy(Evaluator[ProxyResult]):
+    """Stands in for the proxy trainer: every candidate scores `map50_95`; counts its calls (the trainings)."""
+
+    def __init__(self, map50_95: float = 0.5):
+        self.map50_95, self.calls = map50_95, 0
+
+    def evaluate(self, job: Job) -> ProxyResult:
+        self.calls += 1
+        return ProxyResult(self.map50_95, 0.7, [self.map50_95], [0.7], train_seconds=0.0, device="cpu", weights=None)

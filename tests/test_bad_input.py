@@ -18,8 +18,11 @@ import pytest
 import yaml
 
 from shapenas.cli import main
+from shapenas.commands import COMMANDS
 from shapenas.config import load_config
 from shapenas.cost import yaml_cost
+from shapenas.data.check import STAMP_FOLDER
+from shapenas.errors import UserError
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
 from shapenas.spaces import SearchSpace
@@ -31,7 +34,7 @@ CONFIG = {
     "proxy": {"epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu"},
     "search": {"presets": ["baseline"]},
 }
-CACHE = Path("runs") / "shapenas" / "checked_datasets"  # the dataset check's cache of passed scans, not a result
+CACHE = STAMP_FOLDER  # the dataset check's cache of passed scans, not a result
 
 
 def _config(folder: Path, name: str, data, **search) -> Path:
@@ -160,6 +163,11 @@ BAD_INPUT = [
     ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
     ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),
     (
+        "config-device-not-here",
+        "search {dir}/other.yaml --storage {db} --set proxy.device=99",
+        ["proxy.device: GPU 99", "visible GPUs: "],
+    ),
+    (
         "config-differs-from-study",
         "search {dir}/other.yaml --storage {db} --study done",
         ["'done' exists with another"],
@@ -184,7 +192,13 @@ BAD_INPUT = [
         ["data: image", "missing.png' is missing"],
     ),
 ]
-SUBPROCESS_CASES = {"postgres-closed-port", "worker-study-not-found", "export-empty-front", "data-corrupt-image"}
+SUBPROCESS_CASES = {
+    "postgres-closed-port",
+    "worker-study-not-found",
+    "export-empty-front",
+    "data-corrupt-image",
+    "config-device-not-here",
+}
 
 
 def _unwritable_folder(folder: Path) -> Path | None:
@@ -215,8 +229,11 @@ def _files(folder: Path) -> set[Path]:
     return {p for p in paths if p != CACHE and p not in CACHE.parents and CACHE not in p.parents}
 
 
-def test_table_has_enough_cases():
+def test_table_covers_every_command_that_works_on_a_study():
     assert len(BAD_INPUT) >= 20 and len({case[0] for case in BAD_INPUT}) == len(BAD_INPUT)
+    covered = {command.split()[0] for _, command, _ in BAD_INPUT}
+    # `space` has its own table (test_config.py), `data synth` its own cases (test_synth_data.py)
+    assert covered == {command.name for command in COMMANDS} - {"space", "data"}
 
 
 @pytest.mark.parametrize("case_id,command,expected", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
@@ -242,3 +259,24 @@ def test_bad_input_fails_in_one_line_and_changes_nothing(world, case_id, command
     for text in expected:
         assert text in lines[0], (text, lines[0])
     assert (_storage_state(world), _files(world["dir"])) == before
+
+
+def test_debug_raises_bad_input_with_its_traceback(world, monkeypatch):
+    monkeypatch.chdir(world["dir"])
+    with pytest.raises(UserError, match=r"--storage 'redis://localhost/0'"):
+        main(["--debug", "pareto", "--storage", "redis://localhost/0"])
+
+
+def test_a_dataset_download_script_is_never_run(tmp_path, tiny_data, capsys, monkeypatch):
+    """Ultralytics runs a data YAML's `download:` script when images are missing; a study's stored `data` could point
+    any worker at such a YAML, so shapenas reports the missing images instead."""
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "PWNED"
+    info = yaml.safe_load(Path(tiny_data).read_text())
+    info.update(path=str(Path(tiny_data).parent), val="images/gone", download=f"open({str(marker)!r}, 'w')")
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump(info))
+    assert main(["search", str(_config(tmp_path, "scripted", data)), "--storage", f"sqlite:///{tmp_path}/s.db"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("shapenas search: error: data: ") and "images not found" in line and "\n" not in line
+    assert not marker.exists() and not (tmp_path / "s.db").exists()

@@ -4,6 +4,7 @@ Every malformed case runs the real CLI (`shapenas space BAD.yaml --sample 1 --ou
 naming the key and the bad value, no traceback, nothing written. Most run in process; a few as subprocesses.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,9 +13,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shapenas import config_checks as checks
 from shapenas.cli import main
 from shapenas.config import config_from_dict, load_config, require_data
+from shapenas.config_schema import (
+    SECTIONS,
+    ConstraintsConfig,
+    ProxyConfig,
+    SearchConfig,
+    SpaceConfig,
+    config_defaults,
+    config_validators,
+    setting,
+)
 from shapenas.errors import UserError
+from shapenas.modules import MODULES
+from shapenas.search.storage import open_storage
+from shapenas.search.study import create_or_continue
+from shapenas.spaces import SearchSpace
 
 GOOD = {"base": "yolov8n.yaml"}
 
@@ -100,9 +116,13 @@ def _assert_one_line_error(rc: int, stderr: str, expected: list[str], out_dir: P
     assert not out_dir.exists(), "nothing may be written for a bad config"
 
 
-def test_table_has_enough_cases():
+def test_table_covers_every_section_of_the_config():
     assert len(BAD_CONFIGS) >= 20
     assert len({case[0] for case in BAD_CONFIGS}) == len(BAD_CONFIGS)
+    named = {expected[0].split(":")[0].split(".")[0] for *_, expected in BAD_CONFIGS}
+    # `data` is checked only by the commands that train: its cases are in test_bad_input.py
+    assert named >= set(config_defaults()) - {"data"}
+    assert {"config", "--set"} <= named  # the file itself, and overrides
 
 
 @pytest.mark.parametrize("case_id,content,overrides,expected", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
@@ -131,18 +151,18 @@ def test_missing_config_file(tmp_path, capsys):
 def test_defaults_fill_every_key():
     config = config_from_dict(GOOD)
     assert config.scale == "n"
-    assert config.proxy["epochs"] == 3 and config.search["sampler"] == "nsga2" and config.search["early_stop"] == "off"
-    assert config.space["akconv"]["num_param"] == [3, 9]
-    assert config.constraints == {"max_gflops": None, "max_params": None}
+    assert config.proxy.epochs == 3 and config.search.sampler == "nsga2" and config.search.early_stop == "off"
+    assert config.space.modules["akconv"].num_param == [3, 9]
+    assert config.constraints == ConstraintsConfig(max_gflops=None, max_params=None)
 
 
 def test_overrides_are_yaml_values():
     sets = ["proxy.epochs=5", "space.akconv.num_param=[3, 7]", "search.sampler=tpe", "search.early_stop=off"]
     sets.append("search.seed=null")
     config = config_from_dict(GOOD, overrides=sets)
-    assert config.proxy["epochs"] == 5 and config.space["akconv"]["num_param"] == [3, 7]
-    assert config.search["sampler"] == "tpe" and config.search["early_stop"] == "off" and config.search["seed"] is None
-    assert config_from_dict(GOOD, overrides=["space.akconv.num_param=5"]).space["akconv"]["num_param"] == [5, 5]
+    assert config.proxy.epochs == 5 and config.space.modules["akconv"].num_param == [3, 7]
+    assert config.search.sampler == "tpe" and config.search.early_stop == "off" and config.search.seed is None
+    assert config_from_dict(GOOD, overrides=["space.akconv.num_param=5"]).space.modules["akconv"].num_param == [5, 5]
 
 
 def test_paths_resolve_next_to_the_config_then_cwd(tmp_path, monkeypatch):
@@ -173,9 +193,82 @@ def test_to_dict_is_json_and_reloads(tmp_path):
     stored = json.loads(json.dumps(config.to_dict()))
     again = config_from_dict(stored, "/")
     assert again.to_dict() == stored
-    assert (again.base, again.scale, again.space["slots"]) == ("yolov8n.yaml", "n", [1, "upsample"])
+    assert (again.base, again.scale, again.space.slots) == ("yolov8n.yaml", "n", [1, "upsample"])
 
 
 def test_scale_from_config_overrides_the_name():
     config = config_from_dict(_with(scale="s"))
     assert config.scale == "s" and config.base_yaml["scale"] == "s"
+
+
+def test_a_bug_in_our_own_slot_code_keeps_its_traceback(monkeypatch):
+    """Only Ultralytics refusing the base is a bad `base`; an error in shapenas's own code is not a user error."""
+    import shapenas.spaces.space as space_module
+
+    def broken(model_yaml, model=None):
+        raise ZeroDivisionError("a bug in the slot finder")
+
+    monkeypatch.setattr(space_module, "find_slots", broken)
+    with pytest.raises(ZeroDivisionError, match="a bug in the slot finder"):
+        SearchSpace(config_from_dict(GOOD))
+
+
+def test_sections_are_typed_and_frozen():
+    config = config_from_dict(GOOD)
+    sections = (config.space, config.constraints, config.proxy, config.search)
+    assert [type(s) for s in sections] == [SpaceConfig, ConstraintsConfig, ProxyConfig, SearchConfig]
+    assert list(config.space.modules) == [spec.config_key for spec in MODULES.values()]
+    assert config.space.slots == ["all"] and config.space.modules["dysample"].style == ["lp", "pl"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.proxy.epochs = 5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.space.modules["odconv"].enabled = False  # type: ignore[misc]
+
+
+def _dotted_leaves(tree: dict, checked: dict, prefix: str = "") -> list[str]:
+    leaves = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        nested = isinstance(value, dict) and dotted not in checked  # proxy.train_args is one key
+        leaves += _dotted_leaves(value, checked, dotted + ".") if nested else [dotted]
+    return leaves
+
+
+def test_to_dict_spells_every_key_once_and_nothing_else():
+    checked = config_validators()
+    config = config_from_dict(_with(**{"proxy.train_args": {"lr0": 0.01}, "constraints.max_gflops": 9}))
+    assert sorted(_dotted_leaves(config.to_dict(), checked)) == sorted(checked)
+    assert sorted(_dotted_leaves(config_defaults(), checked)) == sorted(checked)
+    assert config.constraints.limits() == {"max_gflops": 9.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProxyWithInit(ProxyConfig):
+    """What a branch adding `proxy.init` writes: one line."""
+
+    init: str = setting("scratch", checks.one_of("scratch", "parent"))
+
+
+def test_a_new_key_is_one_line_in_its_section(monkeypatch):
+    monkeypatch.setitem(SECTIONS, "proxy", _ProxyWithInit)
+    config = config_from_dict(GOOD, overrides=["proxy.init=parent", "proxy.epochs=2"])
+    assert (config.proxy.init, config.proxy.epochs, config.proxy.imgsz) == ("parent", 2, 160)
+    assert config.to_dict()["proxy"]["init"] == "parent"
+    assert config_from_dict(config.to_dict()) == config
+    stored_before = config_from_dict(GOOD).to_dict()
+    del stored_before["proxy"]["init"]  # a study stored before the key existed still loads, with its default
+    assert config_from_dict(stored_before).proxy.init == "scratch"
+    with pytest.raises(UserError, match=r"^proxy\.init: expected one of scratch, parent, got 'warm'$"):
+        config_from_dict(GOOD, overrides=["proxy.init=warm"])
+    with pytest.raises(UserError, match=r"^proxy\.int: unknown key \(did you mean 'init'\?\)$"):
+        config_from_dict(GOOD, overrides=["proxy.int=parent"])
+
+
+def test_a_study_stored_before_a_new_key_continues_with_its_default(tmp_path, monkeypatch):
+    storage = open_storage(f"sqlite:///{tmp_path / 'studies.db'}")
+    create_or_continue(config_from_dict(GOOD), storage, "old")  # stored without proxy.init
+    monkeypatch.setitem(SECTIONS, "proxy", _ProxyWithInit)
+    _, created = create_or_continue(config_from_dict(GOOD), storage, "old")
+    assert not created
+    with pytest.raises(UserError, match="--study 'old' exists with another config"):
+        create_or_continue(config_from_dict(GOOD, overrides=["proxy.init=parent"]), storage, "old")

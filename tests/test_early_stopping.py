@@ -7,13 +7,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search.early_stopping import (
-    ParetoRankStopper,
-    dominates,
-    in_worst_fraction,
-    nondominated_ranks,
-    rung_attr,
-)
+from shapenas.evaluators import EpochMetrics
+from shapenas.search.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks
+from shapenas.search.record import rung_attr
+from tests.helpers import load, shapenas_cli, write_config
 
 
 def brute_force_rank(points, i):
@@ -50,12 +47,12 @@ def test_stopper_prunes_a_dominated_trial_and_stores_the_rung():
     trial = study.ask()
     trial.set_user_attr("gflops", 2.5)
     with pytest.raises(optuna.TrialPruned):
-        stopper(trial, 1, {"map50_95": 0.4})
+        stopper(trial, 1, EpochMetrics(0.4, 0.5))
     assert trial.study.trials[-1].user_attrs["stopped_at_epoch"] == 1
     good = study.ask()
     good.set_user_attr("gflops", 0.5)
-    stopper(good, 1, {"map50_95": 0.8})  # on the front: goes on
-    stopper(good, 2, {"map50_95": 0.1})  # not a rung
+    stopper(good, 1, EpochMetrics(0.8, 0.9))  # on the front: goes on
+    stopper(good, 2, EpochMetrics(0.1, 0.2))  # not a rung
     assert rung_attr(1) in study.trials[-1].user_attrs
 
 
@@ -63,13 +60,14 @@ def test_no_stopping_before_enough_peers():
     study = _study_with_rung([(0.9, 0.1)])
     trial = study.ask()
     trial.set_user_attr("gflops", 5.0)
-    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9)(trial, 1, {"map50_95": 0.0})
+    # dominated by its one peer and in the worst 90%, but one peer is fewer than min_peers=3: it goes on
+    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9)(trial, 1, EpochMetrics(0.0, 0.0))  # raises no TrialPruned
+    stored = study.trials[-1].user_attrs
+    assert stored[rung_attr(1)] == 0.0 and "stopped_at_epoch" not in stored
 
 
 @pytest.mark.slow
 def test_search_stops_dominated_trials_at_the_rung(tmp_path, tiny_data):
-    from tests.test_search_e2e import load, shapenas_cli, write_config
-
     config = write_config(tmp_path, tiny_data, trials=6)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     shapenas_cli(

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from shapenas.config_schema import DEFAULTS, VALIDATORS
+from shapenas.config import config_from_dict
+from shapenas.config_schema import SpaceConfig, config_defaults, config_validators
 from shapenas.cost import count_macs
 from shapenas.modules import MODULES, ModuleSpec, ODConv, create_module, module_spec
 from shapenas.modules.registry import Searched, Values
@@ -27,7 +28,13 @@ def test_registry_order_and_kinds():
         "DynamicConv": "Conv",
         "DySample": "nn.Upsample",
     }
-    assert all(spec.init_from is None for spec in MODULES.values())  # issue 10
+    assert {name: spec.init_from.__qualname__ for name, spec in MODULES.items()} == {
+        "AKConv": "AKConv.init_from_conv",
+        "ODConv": "ODConv.init_from_conv",
+        "SPConv": "SPConv.init_from_conv",
+        "DynamicConv": "DynamicConv.init_from_conv",
+        "DySample": "DySample.init_from_upsample",
+    }
     # issue 12: a module with BatchNorm folds it with its own method; DySample has none, so nothing to fold
     assert {name: spec.fuse and spec.fuse.__qualname__ for name, spec in MODULES.items()} == {
         "AKConv": "AKConv.fuse",
@@ -98,12 +105,12 @@ def test_create_module_errors_name_the_value():
 
 
 def test_config_sections_come_from_the_registry():
-    module_sections = {key: value for key, value in DEFAULTS["space"].items() if key != "slots"}
+    module_sections = {key: value for key, value in config_defaults()["space"].items() if key != "slots"}
     assert list(module_sections) == [spec.config_key for spec in MODULES.values()]
     for spec in MODULES.values():
         keys = {"enabled", *(s.key for s in spec.searched)}
         assert set(module_sections[spec.config_key]) == keys
-        assert all(f"space.{spec.config_key}.{key}" in VALIDATORS for key in keys)
+        assert all(f"space.{spec.config_key}.{key}" in config_validators() for key in keys)
 
 
 @pytest.mark.parametrize(
@@ -162,14 +169,16 @@ def test_a_sixth_module_is_one_class_and_one_entry(monkeypatch):
     macs = count_macs(layer.eval(), (16, 16), channels=16)  # cost counts its extra work
     assert macs == 32 * 8 * 8 * 16 * 9 + 32 * 8 * 8 + 4 * 32 * 8 * 8
 
-    space = {config_key: {"enabled": False} for config_key in DEFAULTS["space"]}
-    space["scaled_conv"] = {"enabled": True, "gain": [0.5, 2.0]}
+    sections = {spec.config_key: {"enabled": False} for spec in MODULES.values()}
+    space = SpaceConfig.from_values({**sections, "scaled_conv": {"enabled": True, "gain": [0.5, 2.0]}})
     choices = SlotChoices(Slot(1, "conv", "backbone", 16, 32, 2), space)  # the space offers it, its values searched
     assert choices.modules == ["Conv", "ScaledConv"]
     choice = Choice.of("ScaledConv", gain=2.0)
     assert choices.row_args(choice, [128, 3, 2]) == [128, 3, 2, 2.0]
     assert choices.to_params(choice) == {"L1.module": "ScaledConv", "L1.scaled_conv.gain": 2.0}
     assert choice.describe() == "ScaledConv(a2.0)"
+    config = config_from_dict({"base": "yolov8n.yaml", "space": {"scaled_conv": {"gain": [0.5]}}})  # its config keys
+    assert config.space.modules["scaled_conv"].gain == [0.5] and config.to_dict()["space"]["scaled_conv"]["enabled"]
 
     odd = SlotChoices(Slot(1, "conv", "backbone", 16, 31, 2), space)  # refused values are dropped, with the reason
     assert odd.modules == ["Conv"]
@@ -186,6 +195,6 @@ def test_only_the_modules_value_error_drops_a_value(monkeypatch):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr("shapenas.spaces.choices.create_module", broken)
-    space = {**DEFAULTS["space"], "akconv": {"enabled": False}}
+    space = SpaceConfig.from_values({"akconv": {"enabled": False}})
     with pytest.raises(RuntimeError, match="a bug"):
         SlotChoices(Slot(1, "conv", "backbone", 16, 32, 2), space)

@@ -10,40 +10,14 @@ import subprocess
 import sys
 import time
 
-import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
 
 from shapenas.cost import yaml_cost
+from tests.helpers import load, shapenas_cli, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def shapenas_cli(*args, cwd, check=True, timeout=600):
-    done = subprocess.run(
-        [sys.executable, "-m", "shapenas.cli", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check:
-        assert done.returncode == 0, done.stderr[-4000:]
-    return done
-
-
-def write_config(folder, data, trials=2, epochs=1):
-    config = {
-        "base": "yolov8n.yaml",
-        "data": str(data),
-        "space": {"slots": [16, 19, 13]},  # two head convs and one upsample keep the builds quick
-        "proxy": {"epochs": epochs, "imgsz": 64, "batch": 8, "workers": 0, "device": "cpu", "seed": 0},
-        "search": {"trials": trials, "sampler": "nsga2", "seed": 0, "presets": ["baseline"]},
-    }
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +27,6 @@ def searched(tmp_path_factory, tiny_data):
     storage = f"sqlite:///{folder / 'study.db'}"
     done = shapenas_cli("search", config, "--storage", storage, "--study", "a", cwd=folder)
     return folder, config, storage, done
-
-
-def load(storage, name="a"):
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 def test_search_stores_every_result_on_the_trials(searched):

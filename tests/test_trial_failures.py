@@ -9,32 +9,48 @@ import torch
 from optuna.trial import TrialState
 
 from shapenas.config import config_from_dict
-from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job
-from shapenas.evaluators.proxy import _EpochRecorder
+from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job, ProxyResult, ProxyTrainer
 from shapenas.search.objective import Objective
 from shapenas.spaces import SearchSpace
 
 
+def _baseline_job(tmp_path):
+    """(config, job) for yolov8n's baseline, as the proxy trainer gets it in a search."""
+    config = config_from_dict({"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"device": "cpu"}})
+    space = SearchSpace(config)
+    return config, Job(space.render(space.baseline()), tmp_path, "yolov8n")
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf])
-def test_a_non_finite_loss_stops_training_with_the_reason(value):
-    recorder = _EpochRecorder(Job({}, folder=None))
-    trainer = SimpleNamespace(loss=torch.tensor([1.0, value, 2.0]), epoch=1)
+def test_a_non_finite_loss_stops_training_with_the_reason(tmp_path, monkeypatch, value):
+    from ultralytics.engine.model import Model
+
+    batches_done = []
+
+    def train(self, **kwargs):  # two batches through the callbacks the proxy trainer registered on the model
+        for loss in (torch.tensor([1.0, 2.0]), torch.tensor([1.0, value, 2.0])):
+            for callback in self.callbacks["on_train_batch_end"]:
+                callback(SimpleNamespace(loss=loss, epoch=1))
+            batches_done.append(loss)
+
+    monkeypatch.setattr(Model, "train", train)
+    config, job = _baseline_job(tmp_path)
     with pytest.raises(EvaluationFailed, match=r"loss became (nan|inf) in epoch 2"):
-        recorder.on_train_batch_end(trainer)
-    recorder.on_train_batch_end(SimpleNamespace(loss=torch.tensor([1.0, 2.0]), epoch=1))  # finite: goes on
+        ProxyTrainer(config.proxy, "unused.yaml").evaluate(job)
+    assert len(batches_done) == 1  # the finite batch went on; the non-finite one stopped training
 
 
 class FailsFirst(Evaluator):
-    """Stands in for the proxy trainer: the first candidate's loss diverges, later ones score by their params."""
+    """Stands in for the proxy trainer: the first candidate's loss diverges, later ones all score mAP50-95 0.5."""
 
     def __init__(self):
         self.calls = 0
 
-    def evaluate(self, job: Job) -> dict:
+    def evaluate(self, job: Job) -> ProxyResult:
         self.calls += 1
         if self.calls == 1:
             raise EvaluationFailed("loss became nan in epoch 1")
-        return {"map50_95": 0.5, "map50": 0.7}
+        return ProxyResult(0.5, 0.7, [0.5], [0.7], train_seconds=0.0, device="cpu", weights=None)
 
 
 def test_failed_trial_keeps_its_reason_and_the_study_goes_on(tmp_path):
@@ -58,3 +74,45 @@ def test_a_build_error_fails_the_candidate_with_the_layer_named(tmp_path):
     model_yaml["backbone"][0] = [-1, 1, "SPConv", [64, 3, 2, 0.5]]  # an RGB input cannot be split
     with pytest.raises(EvaluationFailed, match=r"build error: layer 0 SPConv"):
         CostEvaluator(64).evaluate(Job(model_yaml, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "error,reason",
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "CUDA out of memory"),
+        (RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"), "CUBLAS"),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), None),
+    ],
+    ids=["allocator", "cublas", "not-memory"],
+)
+def test_out_of_memory_fails_the_candidate_and_other_errors_propagate(tmp_path, monkeypatch, error, reason):
+    from ultralytics.engine.model import Model
+
+    def train(self, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Model, "train", train)
+    config, job = _baseline_job(tmp_path)
+    trainer = ProxyTrainer(config.proxy, "unused.yaml")
+    if reason is None:  # a bug, not a full GPU: it keeps its type and traceback
+        with pytest.raises(RuntimeError, match="mat1 and mat2"):
+            trainer.evaluate(job)
+    else:
+        with pytest.raises(EvaluationFailed, match=f"CUDA out of memory: .*{reason}"):
+            trainer.evaluate(job)
+
+
+class Broken(Evaluator[ProxyResult]):
+    def evaluate(self, job: Job) -> ProxyResult:
+        raise ZeroDivisionError("a bug in an evaluator")
+
+
+def test_an_unexpected_error_keeps_its_traceback_and_the_trial_keeps_why(tmp_path):
+    config = config_from_dict({"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}})
+    objective = Objective(SearchSpace(config), CostEvaluator(64), Broken(), config.constraints, tmp_path)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    with pytest.raises(ZeroDivisionError, match="a bug in an evaluator"):
+        study.optimize(objective, n_trials=1, catch=(EvaluationFailed,))
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"] == "ZeroDivisionError: a bug in an evaluator"

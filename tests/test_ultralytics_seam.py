@@ -22,9 +22,9 @@ import ultralytics
 from ultralytics.nn import tasks
 
 import shapenas
-from shapenas.config_schema import MANAGED_TRAIN_ARGS
+from shapenas.config_checks import MANAGED_TRAIN_ARGS
 from shapenas.modules import MODULES, ODConv, temperature_at
-from shapenas.ultralytics import cfg, data, introspect, metrics
+from shapenas.ultralytics import cfg, data, introspect, lazy_install, metrics, row_names
 from shapenas.ultralytics import trainer as trainers
 from shapenas.ultralytics.build import build_model, load_model_yaml, model_file_stem
 from shapenas.ultralytics.callbacks import EVENTS, TemperatureSchedule, add_temperature_schedule
@@ -37,13 +37,16 @@ PINNED = {  # (module, name) for every `from <module> import <name>` of Ultralyt
     ("ultralytics", "YOLO"),
     ("ultralytics.cfg", "DEFAULT_CFG_DICT"),
     ("ultralytics.cfg", "check_cfg"),
+    ("ultralytics.data.augment", "LetterBox"),
     ("ultralytics.data.utils", "IMG_FORMATS"),
     ("ultralytics.data.utils", "check_det_dataset"),
     ("ultralytics.engine.exporter", "Exporter"),
     ("ultralytics.nn", "tasks"),
+    ("ultralytics.nn.modules", "Detect"),
     ("ultralytics.nn.tasks", "DetectionModel"),
     ("ultralytics.nn.tasks", "guess_model_scale"),
     ("ultralytics.nn.tasks", "guess_model_task"),
+    ("ultralytics.nn.tasks", "torch_safe_load"),
     ("ultralytics.nn.tasks", "yaml_model_load"),
     ("ultralytics.utils", "LOGGER"),
     ("ultralytics.utils", "patches"),
@@ -96,6 +99,24 @@ def test_fuse_wrapper_and_what_it_wraps():
     assert hasattr(tasks.BaseModel.fuse, "shapenas_original"), "import shapenas did not install the fuse wrapper"
     assert list(inspect.signature(tasks.BaseModel.fuse.shapenas_original).parameters) == ["self", "verbose", "imgsz"]
     assert tasks.DetectionModel.fuse is tasks.BaseModel.fuse, "DetectionModel overrides fuse: wrap it too"
+
+
+def test_lazy_install_watches_the_module_that_holds_parse_model():
+    assert lazy_install.BUILDER == tasks.__name__ == tasks.parse_model.shapenas_original.__module__
+
+
+def test_how_parse_model_resolves_row_names_and_string_arguments():
+    """shapenas.model_yaml refuses rows by these rules: nn.<Name> from torch.nn, torchvision.ops.<Name> from
+    torchvision.ops, any other name from tasks.py's namespace; a string argument naming a local is swapped for it."""
+    source = inspect.getsource(tasks.parse_model.shapenas_original)
+    for resolution in ("getattr(torch.nn, m[3:])", 'getattr(__import__("torchvision").ops, m[16:])', "globals()[m]"):
+        assert resolution in source, f"parse_model no longer resolves row names with {resolution}"
+    assert "locals()[a] if a in locals()" in source
+    assert {"nc", "kpt_shape", "ch", "d"} <= row_names.parse_model_variables()
+    assert row_names.resolves_to_layer("C2f") and row_names.resolves_to_layer("nn.Upsample")
+    assert row_names.resolves_to_layer("torchvision.ops.SqueezeExcitation")
+    for not_a_layer in ("check_requirements", "DetectionModel", "nn.functional", "torchvision.ops.nms", "nope"):
+        assert not row_names.resolves_to_layer(not_a_layer), not_a_layer
 
 
 def test_model_yaml_loading_and_scale_names():

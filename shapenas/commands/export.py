@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-
-import yaml
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import add_study_arguments, open_existing_study
-from shapenas.cost import yaml_cost
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
-from shapenas.search import pareto
 
 
 def _pick(study, args: argparse.Namespace):
+    from shapenas.search import pareto, record
+
     if args.trial is not None:
-        matches = [t for t in pareto.trained(study) if t.number == args.trial]
+        matches = [t for t in record.trained(study) if t.number == args.trial]
         if not matches:
             raise UserError(f"--trial {args.trial}: no trained trial with that number in study {study.study_name!r}")
         return matches[0]
@@ -34,11 +31,30 @@ def _pick(study, args: argparse.Namespace):
     return study.trials[max(fitting, key=lambda r: r.map50_95).trial]
 
 
+def stored_model_yaml(trial) -> dict:
+    """The model YAML stored on a trial, once checked safe to build: the study may be shared, so it is not trusted."""
+    import yaml
+
+    from shapenas.model_yaml import check_model_yaml
+    from shapenas.search.record import read
+
+    where = f"trial {trial.number}'s stored yaml"
+    try:
+        model_yaml = yaml.safe_load(read(trial).yaml or "")
+    except yaml.YAMLError:
+        raise UserError(f"{where}: not valid YAML") from None
+    check_model_yaml(model_yaml, where)
+    return model_yaml
+
+
 def _check_recorded_cost(trial, model_yaml: dict, imgsz: int) -> None:
     """Build the exported YAML and make sure it is the model that was measured."""
-    cost = yaml_cost(model_yaml, imgsz)
-    recorded = (trial.user_attrs.get("params"), trial.user_attrs.get("gflops"))
-    if cost.params != recorded[0] or abs(cost.gflops - recorded[1]) > 1e-6 * max(1.0, recorded[1]):
+    from shapenas.cost import yaml_cost
+    from shapenas.search.record import read
+
+    cost, stored = yaml_cost(model_yaml, imgsz), read(trial)
+    recorded = (stored.params, stored.gflops)
+    if cost.params != stored.params or abs(cost.gflops - stored.gflops) > 1e-6 * max(1.0, stored.gflops):
         raise UserError(f"trial {trial.number}: the YAML builds to {cost} but {recorded} was recorded")
 
 
@@ -56,18 +72,23 @@ class ExportCommand(Command):
         add_study_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        import shutil
+
+        from shapenas.search.record import read
+        from shapenas.spaces.yaml_text import model_yaml_text
+
         check_writable(args.out, "-o")
         if args.weights:
             check_writable(args.weights, "--weights")
         study, config = open_existing_study(args)
         trial = _pick(study, args)
-        model_yaml = yaml.safe_load(trial.user_attrs["yaml"])
-        _check_recorded_cost(trial, model_yaml, config.proxy["imgsz"])
-        weights = trial.user_attrs.get("weights")
+        model_yaml = stored_model_yaml(trial)
+        _check_recorded_cost(trial, model_yaml, config.proxy.imgsz)
+        weights = read(trial).weights
         if args.weights and not weights:
             raise UserError(f"--weights: trial {trial.number} kept no weights")
-        header = f"# shapenas study {study.study_name!r} trial {trial.number}: {trial.user_attrs.get('summary', '')}\n"
-        write_text_atomic(args.out, header + trial.user_attrs["yaml"], "-o")
+        header = f"shapenas study {study.study_name!r} trial {trial.number}: {read(trial).summary}"
+        write_text_atomic(args.out, model_yaml_text(model_yaml, header), "-o")
         if args.weights:
             write_atomic(args.weights, lambda path: shutil.copyfile(weights, path), "--weights")
         print(f"trial {trial.number}: mAP50-95 {trial.values[0]:.4f}, {trial.values[1]:.3f} GFLOPs -> {args.out}")

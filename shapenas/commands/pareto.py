@@ -8,7 +8,6 @@ from shapenas.commands.base import Command
 from shapenas.commands.common import add_study_arguments, open_existing_study
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
-from shapenas.search import pareto
 
 
 class ParetoCommand(Command):
@@ -23,6 +22,8 @@ class ParetoCommand(Command):
         parser.add_argument("--hypervolume-plot", metavar="PATH", help="PNG: hypervolume of the front over trials")
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.search import pareto, record
+
         outputs = {
             "--csv": args.csv,
             "--json": args.json,
@@ -37,7 +38,7 @@ class ParetoCommand(Command):
         if not rows:
             raise UserError(f"study {study.study_name!r} has no trained trials yet")
         print(
-            f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(pareto.trained(study))} trained trials)"
+            f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(record.trained(study))} trained trials)"
         )
         print(pareto.table(rows))
         self._write(study, rows, args)
@@ -45,6 +46,7 @@ class ParetoCommand(Command):
 
     @staticmethod
     def _write(study, rows, args: argparse.Namespace) -> None:
+        from shapenas.search import pareto
         from shapenas.search.plots import plot_front, plot_hypervolume
 
         if args.csv:

@@ -6,15 +6,15 @@ import argparse
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
+    add_artifacts_argument,
     add_heartbeat_argument,
     add_study_arguments,
     checked_data,
-    open_existing_study,
+    open_study_and_storage,
+    prepared_parent,
+    print_front,
     run_dir,
 )
-from shapenas.commands.search import print_front
-from shapenas.search.coordination import fail_left_running
-from shapenas.search.runner import run_trials
 
 
 class ResumeCommand(Command):
@@ -27,15 +27,22 @@ class ResumeCommand(Command):
         )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
+        add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        study, config = open_existing_study(args, args.heartbeat)
-        checked_data(config)
+        from shapenas.search.coordination import fail_left_running
+        from shapenas.search.parent import release_stopped_maker
+        from shapenas.search.runner import run_trials
+
+        study, config, storage = open_study_and_storage(args, args.heartbeat)
+        data = checked_data(config)
         # With a heartbeat (RDB storages) the runner fails a dead process's trial once it is stale, and Optuna queues
         # a retry of its params; a journal file has none, so a trial still RUNNING there is taken as dead.
         for number in fail_left_running(study):
             print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
-        total = args.trials if args.trials is not None else config.search["trials"]
-        run_trials(study, config, run_dir(study.study_name), total)
+        release_stopped_maker(storage, study.study_name)
+        total = args.trials if args.trials is not None else config.search.trials
+        parent = prepared_parent(study, storage, config, data, args)
+        run_trials(study, config, run_dir(study.study_name), total, parent=parent)
         print_front(study)
         return 0

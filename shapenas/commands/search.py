@@ -6,19 +6,15 @@ import argparse
 from pathlib import Path
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_heartbeat_argument, add_study_arguments, checked_data, run_dir
-from shapenas.config import load_config
-from shapenas.search import pareto
-from shapenas.search.runner import enqueue_presets, run_trials
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
-from shapenas.spaces import SearchSpace
-
-
-def print_front(study) -> None:
-    rows = pareto.front(study)
-    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
-    print(pareto.table(rows) if rows else "(no trained trials yet)")
+from shapenas.commands.common import (
+    add_artifacts_argument,
+    add_heartbeat_argument,
+    add_study_arguments,
+    checked_data,
+    prepared_parent,
+    print_front,
+    run_dir,
+)
 
 
 class SearchCommand(Command):
@@ -36,20 +32,34 @@ class SearchCommand(Command):
         )
         add_study_arguments(parser)
         add_heartbeat_argument(parser)
+        add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.config import load_config
+        from shapenas.search.artifacts import LOCATION_ATTR
+        from shapenas.search.parent import check_parent_config
+        from shapenas.search.runner import enqueue_presets, run_trials
+        from shapenas.search.storage import open_storage
+        from shapenas.search.study import create_or_continue
+        from shapenas.spaces import SearchSpace
+
         overrides = list(args.set) + ([f"search.trials={args.trials}"] if args.trials is not None else [])
         config = load_config(args.config, overrides)
-        checked_data(config)
+        data = checked_data(config)
         space = SearchSpace(config)  # validates slot-dependent settings before anything is written
+        check_parent_config(config, data)  # a parent checkpoint must be the base's, before a study exists
         name = args.study or Path(args.config).stem
-        study, created = create_or_continue(config, open_storage(args.storage, args.heartbeat), name)
+        storage = open_storage(args.storage, args.heartbeat)
+        study, created = create_or_continue(config, storage, name)
         if created:
             enqueue_presets(study, space)
+            if args.artifacts:  # later commands (resume, workers) default to the same place
+                study.set_user_attr(LOCATION_ATTR, args.artifacts)
         if args.create_only:
             state = "created" if created else "already exists"
             print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
             return 0
-        run_trials(study, config, run_dir(name), config.search["trials"])
+        parent = prepared_parent(study, storage, config, data, args)
+        run_trials(study, config, run_dir(name), config.search.trials, space, parent)
         print_front(study)
         return 0

@@ -30,45 +30,49 @@ def _size_text(size: int) -> str:
     return f"{size}" if size < 10**6 else f"{size:.3e} ({size})"
 
 
-def _shape_grids(candidate) -> list[str]:
-    from shapenas.modules.akconv_shapes import ascii_grid
-
+def _shape_grids(grids: dict[str, str]) -> list[str]:
     lines = []
-    for index, choice in candidate.choices:
-        if choice.module == "AKConv":
-            lines.append(f"  L{index} AKConv shape ({choice.label or 'points'}, n={choice.get('num_param')}):")
-            lines.extend(f"    {row}" for row in ascii_grid(choice.get("points")).splitlines())
+    for layer, grid in grids.items():
+        lines.append(f"  {layer} AKConv shape:")
+        lines.extend(f"    {row}" for row in grid.splitlines())
     return lines
 
 
+def _write_sample(space, proposal, path: Path) -> None:
+    from shapenas.files import write_text_atomic
+    from shapenas.spaces.yaml_text import model_yaml_text
+
+    candidate = proposal.candidate
+    header = (
+        f"shapenas candidate {candidate.key()}: {candidate.summary()}\n"
+        f"base {space.config.base}, scale {space.config.scale}; build with `import shapenas` first"
+    )
+    write_text_atomic(path, model_yaml_text(proposal.model_yaml, header), "--out")
+    print(f"  wrote {path}")
+
+
 def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
+    """Random candidates, proposed and costed exactly as a search trial would be (without the dataset's `nc`)."""
     import optuna
 
-    from shapenas.cost import model_cost
-    from shapenas.spaces.yaml_text import model_yaml_text
-    from shapenas.ultralytics.build import build_model
+    from shapenas.evaluators import CostEvaluator, Job
+    from shapenas.search.proposal import akconv_grids, propose
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    imgsz = space.config.proxy["imgsz"]
+    imgsz = space.config.proxy.imgsz
     for k in range(1, count + 1):
         trial = study.ask()
-        candidate = space.suggest(trial)
-        model_yaml = space.render(candidate)
-        cost = model_cost(build_model(model_yaml), imgsz)
-        print(f"\nsample {k}/{count}  key {candidate.key()}  {cost.gflops:.3f} GFLOPs @{imgsz}  {cost.params:,} params")
-        print(f"  {candidate.summary()}")
+        proposal = propose(space, trial)
+        key = proposal.candidate.key()
+        cost = CostEvaluator(imgsz).evaluate(Job(proposal.model_yaml, out_dir or Path(".")))
+        print(f"\nsample {k}/{count}  key {key}  {cost.gflops:.3f} GFLOPs @{imgsz}  {cost.params:,} params")
+        print(f"  {proposal.candidate.summary()}")
         print("  params: " + (" ".join(f"{name}={value}" for name, value in trial.params.items()) or "(none)"))
-        for line in _shape_grids(candidate):
+        for line in _shape_grids(akconv_grids(proposal.candidate)):
             print(line)
         if out_dir is not None:
-            path = out_dir / f"sample_{k:02d}_{candidate.key()}.yaml"
-            header = (
-                f"shapenas candidate {candidate.key()}: {candidate.summary()}\n"
-                f"base {space.config.base}, scale {space.config.scale}; build with `import shapenas` first"
-            )
-            path.write_text(model_yaml_text(model_yaml, header))
-            print(f"  wrote {path}")
+            _write_sample(space, proposal, out_dir / f"sample_{k:02d}_{key}.yaml")
 
 
 class SpaceCommand(Command):
@@ -104,10 +108,10 @@ class SpaceCommand(Command):
         print(f"base {config.base}{scale}: {len(space.rows)} layers, {len(space.slots)} slots selected")
         print("\n".join(_slot_table(space) + _dropped_lines(space)))
         print(f"space size: {_size_text(space.size())} distinct candidates")
-        print(f"presets enqueued first: {', '.join(config.search['presets']) or '(none)'}")
+        print(f"presets enqueued first: {', '.join(config.search.presets) or '(none)'}")
         if args.sample:
             if args.out is not None:
                 args.out.mkdir(parents=True, exist_ok=True)
-            seed = args.seed if args.seed is not None else (config.search["seed"] or 0)
+            seed = args.seed if args.seed is not None else (config.search.seed or 0)
             _sample(space, args.sample, seed, args.out)
         return 0

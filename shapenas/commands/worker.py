@@ -8,20 +8,21 @@ filesystem). They share the budget exactly and never train one candidate twice a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
+    add_artifacts_argument,
     add_heartbeat_argument,
     add_study_arguments,
     checked_data,
-    open_existing_study,
+    open_study_and_storage,
+    prepared_parent,
+    print_front,
     run_dir,
 )
-from shapenas.commands.search import print_front
 from shapenas.errors import UserError
-from shapenas.search.storage import default_storage_url
-from shapenas.search.study import make_sampler
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -30,6 +31,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise UserError(f"{option}: expected an integer >= 1, got {value}")
     # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
     if args.storage is None or args.storage.startswith("sqlite"):
+        from shapenas.search.storage import default_storage_url
+
         url = args.storage or default_storage_url()
         raise UserError(
             f"--storage {url!r}: workers need a storage several processes can share: "
@@ -46,6 +49,8 @@ def _child_command(args: argparse.Namespace, study_name: str) -> list[str]:
         command += ["--storage", args.storage]
     if args.trials is not None:
         command += ["--trials", str(args.trials)]
+    if args.artifacts:
+        command += ["--artifacts", args.artifacts]
     return command
 
 
@@ -73,6 +78,7 @@ class WorkerCommand(Command):
             help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU",
         )
         add_heartbeat_argument(parser)
+        add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search.pool import run_pool, worker_pins
@@ -82,20 +88,21 @@ class WorkerCommand(Command):
         per_device = 1 if args.workers_per_device is None else args.workers_per_device
         pins = worker_pins(args.devices, per_device) if pool else []
         # Checked here once, so that a bad study or dataset is one error, not one per worker process.
-        study, config = open_existing_study(args, args.heartbeat)
-        checked_data(config)
+        study, config, storage = open_study_and_storage(args, args.heartbeat)
+        data = checked_data(config)
         if pool:
             return run_pool(_child_command(args, study.study_name), pins)
-        return self._work(study, config, args)
+        return self._work(study, config, args, prepared_parent(study, storage, config, data, args))
 
     @staticmethod
-    def _work(study, config, args: argparse.Namespace) -> int:
+    def _work(study, config, args: argparse.Namespace, parent) -> int:
         from shapenas.search.runner import run_trials
+        from shapenas.search.study import make_sampler
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
-        study.sampler = make_sampler({**config.search, "seed": None})
-        total = args.trials if args.trials is not None else config.search["trials"]
-        finished = run_trials(study, config, run_dir(study.study_name), total)
+        study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))
+        total = args.trials if args.trials is not None else config.search.trials
+        finished = run_trials(study, config, run_dir(study.study_name), total, parent=parent)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "

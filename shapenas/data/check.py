@@ -3,7 +3,8 @@
 Ultralytics skips a corrupt or missing image with a warning and trains on the rest, so a broken dataset would give
 every trial a quietly different (or empty) training set. We fail instead, in one line naming the first bad file.
 The YAML itself goes through Ultralytics' own `check_det_dataset` (the same check, and the same download of a
-named dataset, the trainer would do); then every train and val image is opened with PIL and verified, read-only.
+named dataset, the trainer would do, except that a `download:` script is never run); then every train and val image is
+opened with PIL and verified, read-only.
 
 A scan that passed is remembered by a stamp named after the files' paths, sizes and modification times, so the
 workers of a big dataset scan it once, not once each.
@@ -11,27 +12,35 @@ workers of a big dataset scan it once, not once each.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
-from shapenas.errors import UserError
+import yaml
 
-STAMP_FOLDER = Path("runs") / "shapenas" / "checked_datasets"
+from shapenas.errors import UserError, first_line
+from shapenas.files import RUN_ROOT
+
+STAMP_FOLDER = RUN_ROOT / "checked_datasets"
 MIN_SIDE = 10  # Ultralytics rejects images with a side under 10 px as corrupt
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text.replace("❌", "").strip()
-
-
 def _load_yaml(data_yaml: str) -> dict:
+    """The dataset YAML as Ultralytics checks it: read once per process while the file is unchanged (a search checks
+    the dataset, then reads its class count); not to be modified."""
+    path = Path(data_yaml)
+    stat = path.stat() if path.is_file() else None
+    return _checked_yaml(data_yaml, stat and (stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_yaml(data_yaml: str, file_version: tuple[int, int] | None) -> dict:
     from shapenas.ultralytics.data import load_dataset_yaml
 
     try:
         return load_dataset_yaml(data_yaml)
-    except Exception as error:  # it raises FileNotFoundError, SyntaxError, TypeError, YAML errors...
-        raise UserError(f"data: {data_yaml!r}: {_first_line(error)}") from None
+    except (OSError, SyntaxError, TypeError, ValueError, KeyError, yaml.YAMLError) as error:  # its ways to say no
+        raise UserError(f"data: {data_yaml!r}: {first_line(error)}") from None
 
 
 def _listed_images(list_file: Path) -> list[Path]:
@@ -76,7 +85,7 @@ def image_problem(path: Path) -> str | None:
     except UnidentifiedImageError:
         return "not an image PIL can read"
     except Exception as error:  # PIL raises many types for a damaged file
-        return f"corrupt ({_first_line(error)})"
+        return f"corrupt ({first_line(error)})"
     if min(width, height) < MIN_SIDE:
         return f"only {width}x{height} px (Ultralytics needs {MIN_SIDE} px a side)"
     return None

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from shapenas.errors import UserError
+from shapenas.files import write_text_atomic
 
 CLASS_NAMES = ("disk", "box", "triangle", "bar", "cross")
 # OpenCV hue (0-179) per class: colour is a strong cue but not a perfect one (see OFF_HUE_PROBABILITY).
@@ -308,8 +309,6 @@ def _refresh_yaml(out_dir: Path) -> None:
     try:
         if target.is_file() and target.read_text() == text:
             return
-        staging = target.with_name(f".data.yaml.{uuid.uuid4().hex[:12]}")
-        staging.write_text(text)
-        os.replace(staging, target)
+        write_text_atomic(target, text, "data.yaml")
     except OSError as error:
         raise UserError(f"cannot update {target}: {error}") from None

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from shapenas.cost import model_cost
-from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
+from shapenas.evaluators.base import CostResult, EvaluationFailed, Evaluator, Job, checked_model_yaml
 from shapenas.ultralytics.build import BuildError, build_model
 
 
-class CostEvaluator(Evaluator):
+class CostEvaluator(Evaluator[CostResult]):
     def __init__(self, imgsz: int):
         self.imgsz = imgsz
 
-    def evaluate(self, job: Job) -> dict[str, Any]:
+    def evaluate(self, job: Job) -> CostResult:
         try:
-            model = build_model(job.model_yaml)
+            model = build_model(checked_model_yaml(job))
         except BuildError as error:
             raise EvaluationFailed(f"build error: {error}") from None
         cost = model_cost(model, self.imgsz)
-        return {"params": cost.params, "gflops": round(cost.gflops, 6)}
+        return CostResult(params=cost.params, gflops=round(cost.gflops, 6))

@@ -16,8 +16,9 @@ from torch import nn
 
 from shapenas.modules._checks import check_int
 from shapenas.modules._fold import fold_into_conv
+from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm
 from shapenas.modules._pickled import renamed_attributes
-from shapenas.modules.akconv_shapes import Shape, resolve_shape
+from shapenas.modules.akconv_shapes import Shape, resolve_shape, tap_shares, window_shift
 
 __all__ = ["AKConv", "akconv_sample"]
 
@@ -119,6 +120,40 @@ class AKConv(nn.Module):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(renamed_attributes(state, {"stride": "s"}))
+
+    @torch.no_grad()
+    def init_from_conv(
+        self, conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor | None = None, generator=None
+    ) -> None:
+        """Start as close as the shape allows to ``act(bn(conv(x)))`` of a padded 3x3 ``conv`` (same c1, c2, s).
+
+        The points are moved onto the 3x3 window by one integer shift (``window_shift``: the most tap energy landed),
+        set as the offset conv's bias (its weights stay zero), so the shape itself is kept. A point that lands on a
+        tap takes that tap's weights; a tap no point lands on goes to the nearest landed points, split evenly
+        (``tap_shares``). A regular N = 9 shape covers the window and equals the conv everywhere but a 1-pixel border
+        (AKConv clamps to the map, the conv zero-pads); other shapes are approximate: ``shapenas.inherit_weights``
+        measures and records the error. BatchNorm is copied. ``ValueError`` if the conv does not fit.
+        The rule needs no input sample ``x`` and no ``generator``; they are taken so every module starts alike.
+        """
+        check_replaces_conv("AKConv", self, conv, 3, self.s, 1)
+        tap_energy = conv.weight.double().pow(2).sum((0, 1)).tolist()
+        shift = window_shift(self.points, tap_energy)
+        weight = torch.zeros_like(self.conv.weight)  # (c2, c1, N, 1)
+        for n, shares in enumerate(tap_shares(self.points, shift)):
+            for (r, c), share in shares:
+                weight[:, :, n, 0] += share * conv.weight[:, :, r + 1, c + 1]
+        self.conv.weight.copy_(weight)
+        nn.init.zeros_(self.p_conv.weight)
+        self.p_conv.bias[: self.num_param] = shift[0]
+        self.p_conv.bias[self.num_param :] = shift[1]
+        copy_batchnorm(self.bn, bn)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, num_param: int = 9, shape=None) -> AKConv:
+        """An AKConv that starts from a padded 3x3 ``conv``; see ``init_from_conv``."""
+        module = cls(conv.in_channels, conv.out_channels, num_param, conv.stride[0], shape)
+        module.init_from_conv(conv, bn)
+        return module
 
     def sample(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, c1, H, W) -> stacked samples (B, c1, h*N, w) in x's dtype."""

@@ -181,3 +181,50 @@ def ascii_grid(points) -> str:
     rows = max(r for r, _ in pts) + 1
     cols = max(c for _, c in pts) + 1
     return "\n".join("".join("#" if (r, c) in pts else "." for c in range(cols)) for r in range(rows))
+
+
+# -- starting from a trained 3x3 convolution (see AKConv.init_from_conv) ------------------------------------------
+WINDOW: Shape = tuple((r, c) for r in (-1, 0, 1) for c in (-1, 0, 1))  # a padded 3x3 conv's taps around its centre
+
+
+def window_shift(points, tap_energy) -> Point:
+    """The integer (row, col) shift that lands the most tap energy under the points.
+
+    AKConv anchors its points at each output cell's top-left, a padded 3x3 convolution centres its window, so a shape
+    is first moved onto the window. `tap_energy[r + 1][c + 1]` weighs tap (r, c). Ties go to the shift that keeps the
+    points closest to the window's centre, then to the first in row-major order.
+    """
+    pts = [(int(r), int(c)) for r, c in points]
+    best: tuple | None = None
+    for dr in range(-1 - max(r for r, _ in pts), 2 - min(r for r, _ in pts)):
+        for dc in range(-1 - max(c for _, c in pts), 2 - min(c for _, c in pts)):
+            moved = [(r + dr, c + dc) for r, c in pts]
+            landed = sum(tap_energy[r + 1][c + 1] for r, c in moved if (r, c) in WINDOW)
+            spread = sum(abs(r) + abs(c) for r, c in moved)
+            score = (landed, -spread)
+            if best is None or score > best[0]:
+                best = (score, (dr, dc))
+    return best[1]
+
+
+def tap_shares(points, shift: Point) -> list[list[tuple[Point, float]]]:
+    """Per point: the window taps whose weight it takes, with the share of each.
+
+    A point that lands on a tap takes that tap. A tap no point lands on is split evenly among the landed points
+    nearest to it (for smooth feature maps a neighbour's sample stands in for the missing one). Points off the window
+    take nothing.
+    """
+    moved = [(int(r) + shift[0], int(c) + shift[1]) for r, c in points]
+    shares: list[list[tuple[Point, float]]] = [[] for _ in moved]
+    landed = {p: n for n, p in enumerate(moved) if p in WINDOW}
+    for tap in WINDOW:
+        if tap in landed:
+            shares[landed[tap]].append((tap, 1.0))
+            continue
+        if not landed:
+            continue
+        distance = {p: (p[0] - tap[0]) ** 2 + (p[1] - tap[1]) ** 2 for p in landed}
+        nearest = [p for p, d in distance.items() if d == min(distance.values())]
+        for p in nearest:
+            shares[landed[p]].append((tap, 1.0 / len(nearest)))
+    return shares

@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from shapenas.modules._checks import check_divisible, check_int, check_odd_int
 from shapenas.modules._fold import fold_into_kernels
+from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
 from shapenas.modules._pickled import renamed_attributes
 from shapenas.modules.dynamic_kernel import per_sample_conv
 
@@ -70,6 +71,39 @@ class DynamicConv(nn.Module):
         for i in range(self.num_experts):
             nn.init.kaiming_uniform_(self.kernels()[i], a=math.sqrt(5))
         self.routing.reset_parameters()
+
+    @torch.no_grad()
+    def init_from_conv(
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d,
+        x: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        spread: float = 0.1,
+    ) -> None:
+        """Start computing exactly what ``act(bn(conv(x)))`` computed (same c1, c2, k, s, groups).
+
+        Every expert is ``2/E * W`` plus zero-sum noise (``spread`` of the expert's spread), and the routing Linear
+        is zeroed, so every gate is ``sigmoid(0) = 0.5`` and the mixed kernel ``sum_e 0.5 * W_e`` is ``W`` for every
+        input. The noise lets the experts, and the routing that tells them apart, separate during training
+        (sparse upcycling's idea for convolutions). BatchNorm is copied. ``ValueError`` if the conv does not fit.
+        No input sample ``x`` is needed.
+        """
+        check_replaces_conv("DynamicConv", self, conv, self.k, self.s, self.groups)
+        base = conv.weight * (2.0 / self.num_experts)
+        experts = base.unsqueeze(0) + zero_sum_noise(self.num_experts, base, spread, generator)
+        self.weight.copy_(experts.reshape_as(self.weight))
+        nn.init.zeros_(self.routing.weight)
+        nn.init.zeros_(self.routing.bias)
+        copy_batchnorm(self.bn, bn)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, num_experts: int = 4, **init) -> DynamicConv:
+        """A DynamicConv that starts as ``act(bn(conv(x)))``; see ``init_from_conv``."""
+        k, s = conv.kernel_size[0], conv.stride[0]
+        module = cls(conv.in_channels, conv.out_channels, k, s, num_experts, conv.groups)
+        module.init_from_conv(conv, bn, **init)
+        return module
 
     def routing_weights(self, x: torch.Tensor) -> torch.Tensor:
         """Independent gates ``sigmoid(Linear(GAP(x)))``: ``(B, c1, H, W) -> (B, E)``."""

@@ -105,6 +105,39 @@ class DySample(nn.Module):
         if self.dyscope:
             nn.init.zeros_(self.scope.weight)
 
+    @torch.no_grad()
+    def init_from_upsample(self, upsample: nn.Upsample, x: torch.Tensor | None = None, generator=None) -> None:
+        """Start computing what ``upsample`` (an ``nn.Upsample`` by this scale) computed, where the style allows.
+
+        - ``nearest``, style ``lp``: exact. The offset conv's weights are zeroed and its bias set to
+          ``-init_pos / 0.25``, so every output pixel samples the centre of its source pixel.
+        - ``bilinear`` (``align_corners=False``), either style: exact, with zero offsets.
+        - ``nearest``, style ``pl``: approximate (bilinear, zero offsets). ``pl`` predicts offsets from the
+          pixel-shuffled input, which carries no sub-pixel position, so no bias can undo ``init_pos``.
+
+        With ``dyscope`` the scope conv is zeroed too (scope 0.25, as the static factor). ``ValueError`` when
+        ``upsample`` does not scale by ``scale`` or uses another mode. Needs no input sample ``x``, nothing random.
+        """
+        factor = upsample.scale_factor
+        if upsample.size is not None or factor is None or float(factor) != float(self.scale):
+            raise ValueError(f"DySample: cannot start from {upsample}: it does not scale by {self.scale}")
+        bilinear = upsample.mode == "bilinear" and not upsample.align_corners
+        if upsample.mode != "nearest" and not bilinear:
+            raise ValueError(f"DySample: cannot start from {upsample}: mode {upsample.mode!r} is not nearest/bilinear")
+        nn.init.zeros_(self.offset.weight)
+        nn.init.zeros_(self.offset.bias)
+        if self.dyscope:
+            nn.init.zeros_(self.scope.weight)
+        if upsample.mode == "nearest" and self.style == "lp":
+            self.offset.bias.copy_(-self.init_pos.flatten() / 0.25)
+
+    @classmethod
+    def from_upsample(cls, upsample: nn.Upsample, c: int, style: str = "lp", groups: int = 4, dyscope: bool = False):
+        """A DySample for ``c`` channels that starts as ``upsample``; see ``init_from_upsample``."""
+        module = cls(c, int(upsample.scale_factor), style, groups, dyscope)
+        module.init_from_upsample(upsample)
+        return module
+
     def _init_pos(self) -> torch.Tensor:
         """Sub-pixel positions of bilinear upsampling, ``(1, 2*groups*scale**2, 1, 1)``.
 

@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from shapenas.modules._checks import check_divisible, check_fraction, check_int, check_odd_int
 from shapenas.modules._fold import fold_into_kernels
+from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
 from shapenas.modules._pickled import renamed_attributes
 from shapenas.modules.dynamic_kernel import per_sample_conv
 
@@ -93,6 +94,46 @@ class ODConv(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def _heads(self) -> list[nn.Conv2d]:
+        return [m for m in (self.channel_fc, self.filter_fc, self.spatial_fc, self.kernel_fc) if m is not None]
+
+    @torch.no_grad()
+    def init_from_conv(
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d,
+        x: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        spread: float = 0.1,
+    ) -> None:
+        """Start computing exactly what ``act(bn(conv(x)))`` computed (same c1, c2, k, s, groups).
+
+        The four heads' weights and biases are zeroed: the channel, filter and spatial attentions are then
+        ``sigmoid(0) = 0.5`` and the kernel attention ``1/K``, at any temperature. Every candidate kernel is ``W``
+        times 2 per sigmoid attention present (channel always; filter unless depthwise; spatial unless k = 1), plus
+        zero-sum noise (``spread`` of the kernel's spread), so their mean, scaled by the attentions, is ``W``.
+        BatchNorm is copied. ``ValueError`` if the conv does not fit. No input sample ``x`` is needed.
+        """
+        check_replaces_conv("ODConv", self, conv, self.k, self.s, self.groups)
+        attentions = 1 + (self.filter_fc is not None) + (self.spatial_fc is not None)
+        base = conv.weight * 2.0**attentions
+        kernels = base.unsqueeze(0) + zero_sum_noise(self.kernel_num, base, spread, generator)
+        self.weight.copy_(kernels.reshape_as(self.weight))
+        for head in self._heads():
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        copy_batchnorm(self.bn, bn)
+
+    @classmethod
+    def from_conv(
+        cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, kernel_num: int = 4, reduction: float = 0.0625, **init
+    ) -> ODConv:
+        """An ODConv that starts as ``act(bn(conv(x)))``; see ``init_from_conv``."""
+        k, s = conv.kernel_size[0], conv.stride[0]
+        module = cls(conv.in_channels, conv.out_channels, k, s, kernel_num, reduction, conv.groups)
+        module.init_from_conv(conv, bn, **init)
+        return module
 
     def attention(self, x: torch.Tensor):
         """Four attentions from one squeeze of ``x (B, c1, H, W)``.

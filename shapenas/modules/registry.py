@@ -65,7 +65,9 @@ class ModuleSpec:
     - `searched`: its `space.<config_key>` config keys; `config_key` also names its Optuna parameters
       (`L<layer>.<config_key>.<name>`).
     - `summary`: the short text of a chosen module, from its parameters and label (None: `Name(<short><value>,...)`).
-    - `init_from(module, replaced_layer)`: initialise from the stock layer it replaces (None until issue 10).
+    - `init_from(module, *replaced, x=None, generator=None)`: start computing what the trained stock layer it replaces
+      computed: a conv module from that layer's `(conv, bn)`, an upsample module from the `nn.Upsample`; `x` is a
+      sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`).
     - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent (the module's `fuse` method); None
       for a module without BatchNorm. The Ultralytics seam calls it from `model.fuse()`.
     """
@@ -77,7 +79,7 @@ class ModuleSpec:
     config_key: str
     searched: tuple[Searched, ...] = ()
     summary: Callable[[Mapping[str, Any], str], str] | None = None
-    init_from: Callable[[nn.Module, nn.Module], None] | None = None
+    init_from: Callable[..., None] | None = None
     fuse: Callable[[nn.Module], None] | None = None
     defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
@@ -166,6 +168,15 @@ _SPECS = (
         _dysample_summary,
     ),
 )
+# every module starts from the layer it replaces with its own method (the same keywords for all)
+_INIT_FROM = {
+    "AKConv": AKConv.init_from_conv,
+    "ODConv": ODConv.init_from_conv,
+    "SPConv": SPConv.init_from_conv,
+    "DynamicConv": DynamicConv.init_from_conv,
+    "DySample": DySample.init_from_upsample,
+}
+_SPECS = tuple(dataclasses.replace(spec, init_from=_INIT_FROM[spec.name]) for spec in _SPECS)
 # BatchNorm folded for inference by each module's own method; DySample has no BatchNorm, so nothing to fold
 _FUSE = {"AKConv": AKConv.fuse, "ODConv": ODConv.fuse, "SPConv": SPConv.fuse, "DynamicConv": DynamicConv.fuse}
 _SPECS = tuple(dataclasses.replace(spec, fuse=_FUSE.get(spec.name)) for spec in _SPECS)

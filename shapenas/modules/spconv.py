@@ -27,6 +27,7 @@ from torch import nn
 
 from shapenas.modules._checks import check_fraction, check_int
 from shapenas.modules._fold import bn_scale_shift, fold_into_conv, scaled_conv
+from shapenas.modules._init_from import check_replaces_conv
 
 __all__ = ["SPConv"]
 
@@ -100,6 +101,54 @@ class SPConv(nn.Module):
         """Every convolution and BatchNorm as PyTorch initialises it (the paper adds no init of its own)."""
         for m in (self.gwc, self.pwc, self.bn_rep, self.conv_red, self.bn_red):
             m.reset_parameters()
+
+    @torch.no_grad()
+    def init_from_conv(
+        self, conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor | None = None, generator=None
+    ) -> None:
+        """Start near ``act(bn(conv(x)))`` of a padded 3x3 ``conv`` (same c1, c2, s); approximate by construction.
+
+        Split ``W`` by input channels like the module splits its input. The representative part keeps the two
+        diagonal blocks of its 3x3 weights in ``gwc`` (its two groups); its off-diagonal blocks, and the whole
+        redundant part, become 1x1 weights holding the sum of their nine taps (a pixel's neighbours stand in for it
+        on smooth maps; at stride 2 the 1x1 paths see a 2x2 average). Each branch's BatchNorm doubles the parent's
+        scale and takes part of its mean: half of each branch then sums to the parent's normalised output. How the
+        mean is split does not change that sum, only the fusion weights (a softmax of the branch means), so it is
+        split to make both branches' means equal on ``x`` (a sample of this layer's real input, when given; else
+        evenly), and the fusion weighs them about half and half. ``shapenas.inherit_weights`` passes the parent's
+        own activations, then measures and records the error. ``ValueError`` if the conv does not fit.
+        Nothing random: ``generator`` is unused.
+        """
+        check_replaces_conv("SPConv", self, conv, 3, self.s, 1)
+        w, half_in, half_out = conv.weight, self.c_rep // 2, self.c2 // 2
+        grouped = torch.zeros_like(self.gwc.weight)
+        grouped[:half_out] = w[:half_out, :half_in]
+        grouped[half_out:] = w[half_out:, half_in : self.c_rep]
+        self.gwc.weight.copy_(grouped)
+        cross = w[:, : self.c_rep].sum((2, 3))
+        cross[:half_out, :half_in] = 0
+        cross[half_out:, half_in : self.c_rep] = 0
+        self.pwc.weight.copy_(cross[:, :, None, None])
+        self.conv_red.weight.copy_(w[:, self.c_rep :].sum((2, 3))[:, :, None, None])
+        nn.init.zeros_(self.conv_red.bias)
+        gap = torch.zeros_like(bn.running_mean)
+        if x is not None:  # the two branches' mean outputs before normalisation, on the sample
+            x_rep, x_red = x[:, : self.c_rep], x[:, self.c_rep :]
+            rep = self.gwc(x_rep) + self.pwc(self._pool(x_rep))
+            gap = rep.mean((0, 2, 3)) - self.conv_red(self._pool(x_red)).mean((0, 2, 3))
+        for branch, sign in ((self.bn_rep, 1), (self.bn_red, -1)):
+            branch.running_mean.copy_((bn.running_mean + sign * gap) / 2)
+            branch.running_var.copy_(bn.running_var)
+            branch.weight.copy_(2 * bn.weight)
+            branch.bias.copy_(bn.bias)
+            branch.eps = bn.eps
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, ratio: float = 0.5, x: torch.Tensor | None = None):
+        """An SPConv that starts near a padded 3x3 ``conv``; see ``init_from_conv``."""
+        module = cls(conv.in_channels, conv.out_channels, 3, conv.stride[0], ratio)
+        module.init_from_conv(conv, bn, x)
+        return module
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """2x2 average pool at stride 2; ceil_mode so odd sizes match the 3x3 conv's ceil(H/2)."""

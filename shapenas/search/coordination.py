@@ -28,12 +28,15 @@ from optuna.storages import fail_stale_trials
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
+from shapenas.errors import ShapenasError
+from shapenas.search import record
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 1.0
 NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
 
 
-class OverBudget(Exception):
+class OverBudget(ShapenasError):
     """This trial was asked for after others had already claimed the whole budget; it is failed untrained."""
 
 
@@ -70,17 +73,17 @@ def check_budget(trial: optuna.Trial, total: int) -> None:
     ahead = [t for t in trials if t.number < trial.number and t.state != TrialState.FAIL]
     if len(ahead) >= total:
         message = f"{NOT_RUN}the budget of {total} finished trials was already claimed by other processes"
-        trial.set_user_attr("fail_reason", message)
+        record.write(trial, fail_reason=message)
         raise OverBudget(message)
 
 
 def is_over_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and str(trial.user_attrs.get("fail_reason", "")).startswith(NOT_RUN)
+    return trial.state == TrialState.FAIL and str(record.read(trial).fail_reason or "").startswith(NOT_RUN)
 
 
 def _blocking_twins(trial: optuna.Trial, key: str) -> list[optuna.trial.FrozenTrial]:
     running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [t for t in running if t.number < trial.number and t.user_attrs.get("key", key) == key]
+    return [t for t in running if t.number < trial.number and record.read(t).key in (None, key)]
 
 
 def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = POLL_SECONDS) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import optuna
 
+from shapenas.evaluators.base import EpochMetrics
+from shapenas.search import record
+
 Point = tuple[float, float]  # (mAP50-95 at the rung: higher is better, GFLOPs: lower is better)
 
 
@@ -36,10 +39,6 @@ def in_worst_fraction(ranks: list[int], index: int, worst: float) -> bool:
     return better >= (1.0 - worst) * len(ranks)
 
 
-def rung_attr(epoch: int) -> str:
-    return f"rung_epoch_{epoch}_map50_95"
-
-
 class ParetoRankStopper:
     """Call after each proxy epoch with (trial, epoch, metrics); raises `optuna.TrialPruned` to stop the trial."""
 
@@ -47,25 +46,24 @@ class ParetoRankStopper:
         self.rung_epochs = sorted({max(1, round(f * epochs)) for f in rungs} - {epochs})
         self.worst, self.min_peers = worst, min_peers
 
-    def _peers(self, trial: optuna.Trial, epoch: int) -> list[Point]:
-        name = rung_attr(epoch)
+    @staticmethod
+    def _peers(trial: optuna.Trial, epoch: int) -> list[Point]:
+        others = (record.read(t) for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number)
         return [
-            (t.user_attrs[name], t.user_attrs["gflops"])
-            for t in trial.study.get_trials(deepcopy=False)
-            if t.number != trial.number and name in t.user_attrs and "gflops" in t.user_attrs
+            (other.rungs[epoch], other.gflops) for other in others if epoch in other.rungs and other.gflops is not None
         ]
 
-    def __call__(self, trial: optuna.Trial, epoch: int, metrics: dict) -> None:
+    def __call__(self, trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         if epoch not in self.rung_epochs:
             return
-        mine = (metrics["map50_95"], trial.user_attrs["gflops"])
-        trial.set_user_attr(rung_attr(epoch), mine[0])
+        mine = (metrics.map50_95, record.read(trial).gflops)
+        record.write_rung(trial, epoch, mine[0])
         peers = self._peers(trial, epoch)
         if len(peers) < self.min_peers:
             return
         points = peers + [mine]
         if in_worst_fraction(nondominated_ranks(points), len(points) - 1, self.worst):
-            trial.set_user_attr("stopped_at_epoch", epoch)
+            record.write(trial, stopped_at_epoch=epoch)
             raise optuna.TrialPruned(
                 f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {mine[1]:.3f} GFLOPs) in the worst "
                 f"{self.worst:.0%} by Pareto rank of {len(points)} trials"

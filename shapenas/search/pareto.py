@@ -1,7 +1,7 @@
 """The Pareto front of mAP50-95 against GFLOPs: rows, the knee, a table, CSV/JSON files and plots.
 
-The front itself is Optuna's (`study.best_trials`, which drops infeasible trials when constraints are set); trials
-rejected by a constraint were never trained and are left out too.
+The front itself is Optuna's (`study.best_trials`, which drops infeasible trials when constraints are set), of trained
+trials only (`shapenas.search.record.is_trained`: a candidate rejected by a constraint was never trained).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 
 import optuna
-from optuna.trial import TrialState
+
+from shapenas.search import record
 
 COLUMNS = ("trial", "map50_95", "map50", "gflops", "params", "summary")
 
@@ -28,30 +29,17 @@ class FrontRow:
 
 
 def _row(trial: optuna.trial.FrozenTrial) -> FrontRow:
-    attrs = trial.user_attrs
-    return FrontRow(
-        trial.number,
-        trial.values[0],
-        attrs.get("map50", float("nan")),
-        trial.values[1],
-        attrs.get("params", 0),
-        attrs.get("summary", ""),
-    )
-
-
-def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Complete trials that were trained (or reuse a trained twin), not rejected by a constraint."""
-    return [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "rejected" not in t.user_attrs
-    ]
+    stored = record.read(trial)
+    map50 = stored.map50 if stored.map50 is not None else float("nan")
+    return FrontRow(trial.number, trial.values[0], map50, trial.values[1], stored.params or 0, stored.summary)
 
 
 def front(study: optuna.Study) -> list[FrontRow]:
     """Front rows sorted by GFLOPs; a YAML trained twice (a reused twin) appears once."""
     rows, seen = [], set()
     for trial in sorted(study.best_trials, key=lambda t: (t.values[1], -t.values[0], t.number)):
-        key = trial.user_attrs.get("key")
-        if "rejected" in trial.user_attrs or key in seen:
+        key = record.read(trial).key
+        if not record.is_trained(trial) or key in seen:
             continue
         seen.add(key)
         rows.append(_row(trial))

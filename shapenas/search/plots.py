@@ -10,11 +10,12 @@ matplotlib.use("Agg")  # files only: no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
-from shapenas.search.pareto import FrontRow, trained  # noqa: E402
+from shapenas.search.pareto import FrontRow  # noqa: E402
+from shapenas.search.record import read, trained  # noqa: E402
 
 
 def _baseline(study: optuna.Study):
-    return next((t for t in trained(study) if t.user_attrs.get("preset") == "baseline"), None)
+    return next((t for t in trained(study) if read(t).preset == "baseline"), None)
 
 
 def plot_front(study: optuna.Study, rows: list[FrontRow], path: Path) -> None:

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 
 from shapenas.config import Config, require_data
 from shapenas.data.check import class_count
-from shapenas.evaluators import CostEvaluator, EvaluationFailed, ProxyTrainer
+from shapenas.evaluators import CostEvaluator, EpochMetrics, EvaluationFailed, ProxyTrainer
+from shapenas.search import record
 from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
 from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.objective import Objective
@@ -21,7 +22,7 @@ from shapenas.spaces import SearchSpace
 def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
     """Baseline and presets go first, so every front can be compared with them."""
     for name, candidate in space.enqueued_presets():
-        study.enqueue_trial(space.to_params(candidate), user_attrs={"preset": name}, skip_if_exists=True)
+        study.enqueue_trial(space.to_params(candidate), user_attrs=record.attrs(preset=name), skip_if_exists=True)
 
 
 class Progress:
@@ -34,43 +35,48 @@ class Progress:
     def _print(self, text: str) -> None:
         print(f"[{time.perf_counter() - self.started:6.0f}s] {text}", file=self.stream, flush=True)
 
-    def on_epoch(self, trial: optuna.Trial, epoch: int, metrics: dict) -> None:
-        self._print(f"trial {trial.number}: epoch {epoch} mAP50-95 {metrics['map50_95']:.4f}")
+    def on_epoch(self, trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
+        self._print(f"trial {trial.number}: epoch {epoch} mAP50-95 {metrics.map50_95:.4f}")
+
+    @staticmethod
+    def _outcome(trial: optuna.trial.FrozenTrial) -> str:
+        stored = record.read(trial)
+        if trial.state == TrialState.PRUNED:
+            return f"stopped early at epoch {stored.stopped_at_epoch or '?'} (Pareto rank)"
+        if trial.state != TrialState.COMPLETE:
+            return f"{trial.state.name.lower()}: {stored.fail_reason or ''}"
+        if stored.rejected is not None:
+            return f"not trained, rejected: {stored.rejected} ({trial.values[1]:.3f} GFLOPs)"
+        outcome = f"mAP50-95 {trial.values[0]:.4f} GFLOPs {trial.values[1]:.3f}"
+        return outcome + (f" (same YAML as trial {stored.reused_from})" if stored.reused_from is not None else "")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = finished_count(study)
-        summary = trial.user_attrs.get("summary", "")
-        if trial.state == TrialState.COMPLETE:
-            outcome = f"mAP50-95 {trial.values[0]:.4f} GFLOPs {trial.values[1]:.3f}"
-            outcome += f" (rejected: {trial.user_attrs['rejected']})" if "rejected" in trial.user_attrs else ""
-            outcome += (
-                f" (same YAML as trial {trial.user_attrs['reused_from']})" if "reused_from" in trial.user_attrs else ""
-            )
-        elif trial.state == TrialState.PRUNED:
-            outcome = f"stopped early at epoch {trial.user_attrs.get('stopped_at_epoch', '?')} (Pareto rank)"
-        else:
-            outcome = f"{trial.state.name.lower()}: {trial.user_attrs.get('fail_reason', '')}"
-        front = len(study.best_trials)
-        self._print(f"trial {trial.number} ({done}/{self.total} done) {summary}: {outcome}; front size {front}")
+        done, front = finished_count(study), len(study.best_trials)
+        summary = record.read(trial).summary
+        self._print(
+            f"trial {trial.number} ({done}/{self.total} done) {summary}: {self._outcome(trial)}; front size {front}"
+        )
 
 
 def _epoch_hook(config: Config, progress: Progress):
     """After each proxy epoch: the progress line, then Pareto-rank early stopping when the config asks for it."""
     search = config.search
-    if search["early_stop"] != "pareto_rank":
+    if search.early_stop != "pareto_rank":
         return progress.on_epoch
-    stopper = ParetoRankStopper(config.proxy["epochs"], search["early_stop_rungs"], search["early_stop_worst"])
+    stopper = ParetoRankStopper(config.proxy.epochs, search.early_stop_rungs, search.early_stop_worst)
 
-    def on_epoch(trial: optuna.Trial, epoch: int, metrics: dict) -> None:
+    def on_epoch(trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         progress.on_epoch(trial, epoch, metrics)
         stopper(trial, epoch, metrics)
 
     return on_epoch
 
 
-def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress) -> Objective:
+def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: Progress, parent=None) -> Objective:
+    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch)."""
     data = require_data(config)
-    proxy, cost = ProxyTrainer(config.proxy, data), CostEvaluator(config.proxy["imgsz"])
+    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
+    proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.proxy.imgsz)
     return Objective(
         space,
         cost,
@@ -82,15 +88,19 @@ def make_objective(config: Config, space: SearchSpace, run_dir: Path, progress: 
     )
 
 
-def run_trials(study: optuna.Study, config: Config, run_dir: Path, total: int) -> int:
+def run_trials(
+    study: optuna.Study, config: Config, run_dir: Path, total: int, space: SearchSpace | None = None, parent=None
+) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
     Other processes may work on the same study at the same time: one trial at a time, each within the budget
-    (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials.
+    (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials. `space` is the
+    config's search space when the caller built it already (building one builds the base model); `parent`, a
+    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch).
     """
-    space = SearchSpace(config)
+    space = SearchSpace(config) if space is None else space
     progress = Progress(total)
-    objective = make_objective(config, space, run_dir, progress)
+    objective = make_objective(config, space, run_dir, progress, parent)
 
     def within_budget(trial: optuna.Trial) -> tuple[float, float]:
         check_budget(trial, total)

@@ -11,10 +11,11 @@ from pathlib import Path
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.exc import SQLAlchemyError
 
-from shapenas.errors import UserError
+from shapenas.errors import UserError, first_line
+from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
 
-DEFAULT_RUN_ROOT = Path("runs") / "shapenas"
 JOURNAL_PREFIX = "journal:///"
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
 
@@ -51,10 +52,11 @@ def open_storage(url: str | None, heartbeat_seconds: int = 30, create: bool = Tr
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
         )
-    except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unreachable server
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--storage {url!r}: cannot open ({reason})") from None
+    except (SQLAlchemyError, ImportError, RuntimeError) as error:  # bad URL, no server, no driver, old schema
+        raise UserError(f"--storage {url!r}: cannot open ({first_line(error)})") from None
 
 
 def existing_study_names(storage) -> list[str]:
-    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    """The searches in the storage (the companion studies that make parents are not searches)."""
+    names = optuna.get_all_study_names(storage)
+    return [name for name in names if not name.endswith(":shapenas-parent")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from shapenas.config import Config, config_from_dict
+from shapenas.config import Config, config_from_dict, with_defaults
+from shapenas.config_schema import SearchConfig
 from shapenas.errors import UserError
 from shapenas.search.storage import existing_study_names
 
@@ -13,14 +14,14 @@ DIRECTIONS = ["maximize", "minimize"]
 METRIC_NAMES = ["mAP50-95", "GFLOPs"]
 
 
-def make_sampler(search: dict) -> optuna.samplers.BaseSampler:
-    seed, name = search["seed"], search["sampler"]
+def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    seed, name = search.seed, search.sampler
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=4)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # A small population: proxy trials are expensive, and NSGA-II's default of 50 would make short searches random.
-    population = max(4, min(50, search["trials"] // 2))
+    population = max(4, min(50, search.trials // 2))
     return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
 
 
@@ -37,7 +38,7 @@ def create_or_continue(config: Config, storage, study_name: str) -> tuple[optuna
         stored = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get(CONFIG_ATTR)
         if stored is None:
             raise UserError(f"--study {study_name!r}: this study was not made by shapenas")
-        if _comparable(stored) != _comparable(config.to_dict()):
+        if _comparable(with_defaults(stored)) != _comparable(config.to_dict()):
             raise UserError(
                 f"--study {study_name!r} exists with another config; use `shapenas resume` or a new --study"
             )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shapenas.config_schema import Section, SpaceConfig
 from shapenas.modules.registry import KINDS, MODULES, ModuleSpec, create_module
 from shapenas.spaces.akconv_space import ShapeChoices, pick, put
 from shapenas.spaces.candidate import Choice
@@ -167,30 +168,31 @@ class DySampleOption(SpecOption):
         return f"DySample({styles}{'; dyscope' if self.dyscope else ''})"
 
 
-OptionMaker = Callable[[ModuleSpec, Slot, dict, list[Dropped]], ModuleOption | None]
+# An option maker reads the module's `space.<config_key>` section: its searched keys are attributes (section.groups).
+OptionMaker = Callable[[ModuleSpec, Slot, Section, list[Dropped]], ModuleOption | None]
 
 
-def _value_option(spec: ModuleSpec, slot: Slot, section: dict, dropped: list[Dropped]) -> ModuleOption | None:
+def _value_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[Dropped]) -> ModuleOption | None:
     """The default: the module's one searched constructor argument, its configured values that build here."""
     searched = [key.key for key in spec.searched if key.argument]
     if len(searched) != 1:
         raise ValueError(f"{spec.name}: searches {len(searched)} arguments; give it an option class in choices.py")
     param = searched[0]
-    values = [v for v in section[param] if _builds(spec, slot, {param: v}, dropped)]
+    values = [v for v in getattr(section, param) if _builds(spec, slot, {param: v}, dropped)]
     return ValueOption(spec, param, values) if values else None
 
 
-def _akconv_option(spec: ModuleSpec, slot: Slot, section: dict, dropped: list[Dropped]) -> ModuleOption:
-    return AKConvOption(spec, section["num_param"], ShapeChoices(section["shapes"], section["window"]))
+def _akconv_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[Dropped]) -> ModuleOption:
+    return AKConvOption(spec, section.num_param, ShapeChoices(section.shapes, section.window))
 
 
-def _dysample_option(spec: ModuleSpec, slot: Slot, section: dict, dropped: list[Dropped]) -> ModuleOption | None:
+def _dysample_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[Dropped]) -> ModuleOption | None:
     groups_by_style = {
-        style: [g for g in section["groups"] if _builds(spec, slot, {"style": style, "groups": g}, dropped)]
-        for style in section["style"]
+        style: [g for g in section.groups if _builds(spec, slot, {"style": style, "groups": g}, dropped)]
+        for style in section.style
     }
     groups_by_style = {style: groups for style, groups in groups_by_style.items() if groups}
-    return DySampleOption(spec, groups_by_style, section["dyscope"]) if groups_by_style else None
+    return DySampleOption(spec, groups_by_style, section.dyscope) if groups_by_style else None
 
 
 # Modules whose search is more than one list of values have their own option; every other one is a ValueOption.
@@ -201,13 +203,13 @@ class SlotChoices:
     """What one slot may become; the first option is always the stock module. `dropped` lists the configured
     values a module refused at this slot."""
 
-    def __init__(self, slot: Slot, space: dict):
+    def __init__(self, slot: Slot, space: SpaceConfig):
         self.slot = slot
         self.dropped: list[Dropped] = []
         self.options: list[ModuleOption] = [ModuleOption(KINDS[slot.kind])]
         for spec in MODULES.values():
-            section = space[spec.config_key]
-            if spec.kind == slot.kind and section["enabled"]:
+            section = space.modules[spec.config_key]
+            if spec.kind == slot.kind and section.enabled:
                 option = OPTION_MAKERS.get(spec.name, _value_option)(spec, slot, section, self.dropped)
                 if option is not None:  # e.g. SPConv on the 3-channel image cannot split its input
                     self.options.append(option)

@@ -63,12 +63,13 @@ def _upsample_factor(args: list) -> int | None:
     return factor if isinstance(factor, int) and not isinstance(factor, bool) and factor >= 2 else None
 
 
-def find_slots(model_yaml: dict) -> list[Slot]:
-    """Every conv and upsample slot of a stock base model YAML (with `scale` set), in layer order."""
+def find_slots(model_yaml: dict, model=None) -> list[Slot]:
+    """Every conv and upsample slot of a stock base model YAML (with `scale` set), in layer order; `model` is the base
+    built from it already (built here when None)."""
     from shapenas.ultralytics.build import build_model
     from shapenas.ultralytics.introspect import layer_conv, layer_input_channels
 
-    model = build_model(model_yaml)
+    model = build_model(model_yaml) if model is None else model
     rows = model_rows(model_yaml)
     n_backbone = len(model_yaml["backbone"])
     upsample_rows = {

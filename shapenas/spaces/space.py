@@ -12,13 +12,17 @@ from math import prod
 from optuna.trial import FixedTrial
 
 from shapenas.config import Config
-from shapenas.errors import UserError
+from shapenas.errors import UserError, first_line
 from shapenas.modules.akconv_shapes import canonical, regular
 from shapenas.spaces.candidate import Candidate, Choice
 from shapenas.spaces.choices import SlotChoices
 from shapenas.spaces.slots import Slot, find_slots, model_rows, select_slots
+from shapenas.ultralytics.build import BuildError, build_model
 
 _LOADER_KEYS = ("yaml_file", "scale", "scales", "backbone", "head")  # keys rendered by hand, or added by the loader
+# What Ultralytics raises for a model YAML it cannot build (a bad argument, a wrong `from` index, channels that do not
+# meet); anything else from building the base is a bug and keeps its traceback.
+_BUILD_ERRORS = (BuildError, TypeError, ValueError, IndexError, KeyError, RuntimeError)
 
 
 class SearchSpace:
@@ -28,16 +32,18 @@ class SearchSpace:
         self.config = config
         self.base_yaml = copy.deepcopy(config.base_yaml)
         self.rows = model_rows(self.base_yaml)
-        self.slots: list[Slot] = select_slots(self._all_slots(), config.space["slots"], self.rows)
+        self.slots: list[Slot] = select_slots(self._all_slots(), config.space.slots, self.rows)
         self.choices: dict[int, SlotChoices] = {slot.index: SlotChoices(slot, config.space) for slot in self.slots}
         self._check_presets()
 
     def _all_slots(self) -> list[Slot]:
         try:
-            return find_slots(self.base_yaml)
-        except Exception as error:  # any failure to build the user's base model is a bad `base`, said in one line
-            reason = " ".join(f"{type(error).__name__}: {error}".split())
-            raise UserError(f"base: Ultralytics cannot build {self.config.base!r} ({reason})") from None
+            model = build_model(self.base_yaml)
+        except _BUILD_ERRORS as error:  # the user's base model, refused by Ultralytics: a bad `base`, in one line
+            raise UserError(
+                f"base: Ultralytics cannot build {self.config.base!r} ({type(error).__name__}: {first_line(error)})"
+            ) from None
+        return find_slots(self.base_yaml, model)
 
     # -- Optuna ------------------------------------------------------------------------------------------------
     def suggest(self, trial) -> Candidate:
@@ -54,11 +60,23 @@ class SearchSpace:
             params.update(choices.to_params(candidate.choice_at(index)))
         return params
 
+    def check(self, candidate: Candidate) -> None:
+        """`ValueError` naming what does not fit unless `candidate` belongs to this space: its layers are slots, and
+        each choice is one of its slot's options (the same test `to_params` needs to pass)."""
+        self.to_params(candidate)
+
+    def contains(self, candidate: Candidate) -> bool:
+        try:
+            self.check(candidate)
+        except ValueError:
+            return False
+        return True
+
     def from_params(self, params: dict) -> Candidate:
         """The candidate a trial with these params stands for; `ValueError` on a missing, unknown or bad param."""
         trial = FixedTrial(dict(params))
         candidate = self.suggest(trial)
-        self.to_params(candidate)  # FixedTrial only warns on an out-of-range number: be strict
+        self.check(candidate)  # FixedTrial only warns on an out-of-range number: be strict
         unused = sorted(set(params) - set(trial.params))
         if unused:
             raise ValueError(f"params not used by this space: {', '.join(unused)}")
@@ -67,7 +85,7 @@ class SearchSpace:
     # -- YAML --------------------------------------------------------------------------------------------------
     def render(self, candidate: Candidate) -> dict:
         """The model YAML dict: the base's keys in order, only the chosen scale, changed rows rewritten."""
-        self.to_params(candidate)  # the same checks: a candidate from elsewhere must belong to this space
+        self.check(candidate)  # a candidate from elsewhere must belong to this space
         rows = copy.deepcopy(self.rows)
         for index, choice in candidate.choices:
             row = rows[index]
@@ -96,30 +114,23 @@ class SearchSpace:
     def presets(self) -> dict[str, Candidate]:
         """The presets this space can express, by name: always 'baseline'; 'akconv_authors' when AKConv can go there."""
         presets = {"baseline": self.baseline()}
-        authors = self.akconv_authors(self.config.search["akconv_authors_n"])
-        if authors.choices and self._contains(authors):
+        authors = self.akconv_authors(self.config.search.akconv_authors_n)
+        if authors.choices and self.contains(authors):
             presets["akconv_authors"] = authors
         return presets
 
     def enqueued_presets(self) -> list[tuple[str, Candidate]]:
         """The presets `search.presets` asks for, in that order."""
         presets = self.presets()
-        return [(name, presets[name]) for name in self.config.search["presets"]]
-
-    def _contains(self, candidate: Candidate) -> bool:
-        try:
-            self.to_params(candidate)
-        except ValueError:
-            return False
-        return True
+        return [(name, presets[name]) for name in self.config.search.presets]
 
     def _check_presets(self) -> None:
         available = self.presets()
-        for name in self.config.search["presets"]:
+        for name in self.config.search.presets:
             if name not in available:
                 raise UserError(
                     f"search.presets: {name!r} does not fit this space (it needs stride-2 Conv slots past the stem "
-                    f"with AKConv, N={self.config.search['akconv_authors_n']} and a regular or free shape); "
+                    f"with AKConv, N={self.config.search.akconv_authors_n} and a regular or free shape); "
                     f"slots: {', '.join(s.name for s in self.slots) or 'none'}"
                 )
 

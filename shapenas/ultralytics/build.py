@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+from shapenas.errors import ShapenasError
 from shapenas.modules.registry import MODULES, ModuleSpec, create_module
 from shapenas.ultralytics.fuse import install as install_fuse
 from shapenas.ultralytics.probe import channels_into
@@ -24,7 +25,7 @@ from shapenas.ultralytics.probe import channels_into
 STAND_IN_KERNEL = 3  # a conv module without a kernel argument (AKConv) keeps the output size of a padded 3x3 conv
 
 
-class BuildError(ValueError):
+class BuildError(ShapenasError, ValueError):
     """A custom row cannot be built with the channels Ultralytics gives it; the message names the layer."""
 
 

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 HEIF_SUFFIXES = (".heic", ".heif")
 
 
+def runs_a_script(data_yaml: str) -> bool:
+    """Whether the dataset YAML's `download:` is a script: `check_det_dataset` runs it (Python `exec`, or bash) when
+    images are missing. A URL is only fetched."""
+    path = Path(data_yaml)
+    try:
+        info = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") and path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # unreadable: check_det_dataset says why, without running anything
+    download = info.get("download") if isinstance(info, dict) else None
+    return bool(download) and not (isinstance(download, str) and re.fullmatch(r"https?://\S+", download.strip()))
+
+
 def load_dataset_yaml(data_yaml: str) -> dict:
     """The dataset dict Ultralytics' trainer would use: `check_det_dataset` (it resolves paths, and downloads a
-    named dataset when it is missing). Raises what that raises (FileNotFoundError, SyntaxError, YAML errors, ...)."""
+    named dataset from a URL when it is missing). A `download:` script is never run: the YAML may come from a shared
+    study's stored config. Raises what `check_det_dataset` raises (FileNotFoundError, SyntaxError, YAML errors, ...)."""
     from ultralytics.data.utils import check_det_dataset
 
-    return check_det_dataset(data_yaml)
+    return check_det_dataset(data_yaml, autodownload=not runs_a_script(data_yaml))
 
 
 def find_yaml(name: str) -> str:

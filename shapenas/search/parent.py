@@ -1,0 +1,166 @@
+"""The parent every candidate starts from (`proxy.init: parent`), made once per study and shared by every process.
+
+`proxy.parent` is either the user's trained checkpoint of the base (checked against the base's architecture before
+anything runs) or `train`: the base trained on the search's data for `proxy.parent_epochs` with `proxy.parent_args`.
+Either way the checkpoint goes into the study's artifact store and the study records it as its user attribute
+`parent` (source, SHA-256, artifact id), so a resumed study and every worker, on any machine, use the very same file.
+
+Made once: the process that makes the parent holds a trial of a small companion study (`<study>:shapenas-parent`) on
+the same storage while it works. Trial numbers are handed out atomically, so the lowest running number is the one
+maker; the others wait for the study's `parent` attribute. A maker that dies leaves a trial whose heartbeat goes stale
+(RDB storages): it is failed and the next waiting process takes over. Journal storages have no heartbeat: there
+`shapenas resume` fails what a stopped process left running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from shapenas.errors import UserError
+from shapenas.search import artifacts
+
+PARENT_ATTR = "parent"
+COMPANION_SUFFIX = ":shapenas-parent"
+POLL_SECONDS = 1.0
+
+
+def companion_name(study_name: str) -> str:
+    return study_name + COMPANION_SUFFIX
+
+
+def check_parent_file(path: str, base_model, base_name: str) -> None:
+    """`UserError` naming `proxy.parent` when the file is missing, unreadable, or not a checkpoint of the base."""
+    from shapenas.ultralytics.checkpoint import first_difference, load_detection_model
+
+    try:
+        model = load_detection_model(path)
+    except ValueError as error:
+        raise UserError(f"proxy.parent {path!r}: {error}") from None
+    difference = first_difference(model, base_model)
+    if difference is not None:
+        raise UserError(f"proxy.parent {path!r}: not a checkpoint of the base {base_name}: {difference}")
+
+
+def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
+    """Train the base on `data` for `proxy.parent_epochs` with `proxy.parent_args` (the proxy's size, batch, seed and
+    device); returns the checkpoint and a record of it (epochs, mAP50-95, seconds)."""
+    from shapenas.evaluators import Job, ProxyTrainer
+    from shapenas.spaces import SearchSpace
+    from shapenas.ultralytics.build import model_file_stem
+
+    space = SearchSpace(config)
+    model_yaml = {**space.render(space.baseline()), "nc": _class_count(data)}
+    epochs = config.proxy.parent_epochs
+    proxy = dataclasses.replace(config.proxy, init="scratch", epochs=epochs, train_args=config.proxy.parent_args)
+    print(f"parent: training {config.base} for {epochs} epochs on the search's data (once per study)", file=sys.stderr)
+    name = model_file_stem(config.base, config.scale)
+    result = ProxyTrainer(proxy, data).evaluate(Job(model_yaml, folder / "parent", name))
+    print(f"parent: mAP50-95 {result.map50_95:.4f} after {epochs} epochs", file=sys.stderr)
+    record = {"source": "train", "epochs": epochs, "map50_95": result.map50_95, "seconds": result.train_seconds}
+    return Path(result.weights), record
+
+
+def _make(config, data: str, folder: Path) -> tuple[Path, dict]:
+    """The parent checkpoint on this machine and what to record about where it came from."""
+    source = config.proxy.parent
+    if source != "train":
+        return Path(source), {"source": source}
+    return train_parent(config, data, folder)
+
+
+def _class_count(data: str) -> int:
+    from shapenas.data.check import class_count
+
+    return class_count(data)
+
+
+def _earlier_makers(trial: optuna.Trial) -> list[optuna.trial.FrozenTrial]:
+    running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [t for t in running if t.number < trial.number]
+
+
+def _make_once(study: optuna.Study, storage, config, data: str, folder: Path, store) -> None:
+    """Inside a companion-study trial: wait for any earlier maker, then make the parent unless it now exists."""
+    from optuna.storages import fail_stale_trials
+
+    def objective(trial: optuna.Trial) -> float:
+        while _earlier_makers(trial) and PARENT_ATTR not in study.user_attrs:
+            fail_stale_trials(trial.study)  # a maker that died is failed once its heartbeat is stale
+            time.sleep(POLL_SECONDS)
+        if PARENT_ATTR in study.user_attrs:
+            return 0.0
+        path, record = _make(config, data, folder)
+        record.update(artifacts.upload(store, study, path))
+        study.set_user_attr(PARENT_ATTR, record)
+        return 1.0
+
+    companion = optuna.create_study(study_name=companion_name(study.study_name), storage=storage, load_if_exists=True)
+    companion.set_user_attr("shapenas_parent_of", study.study_name)
+    companion.optimize(objective, n_trials=1)
+
+
+def ensure_parent(study: optuna.Study, storage, config, data: str, folder: Path, store) -> Path:
+    """The study's parent checkpoint on this machine; made first (once over all processes) if the study has none."""
+    if PARENT_ATTR not in study.user_attrs:
+        _make_once(study, storage, config, data, folder, store)
+    record = study.user_attrs[PARENT_ATTR]
+    try:
+        return artifacts.fetch(store, record, folder / f"parent-{record['sha256'][:12]}.pt")
+    except (OSError, ValueError) as error:
+        raise UserError(f"study {study.study_name!r}: cannot fetch its parent ({error})") from None
+
+
+@dataclass(frozen=True)
+class Parent:
+    """What a process needs to start candidates from the parent: the model, probe images, and the study's record."""
+
+    model: torch.nn.Module
+    probe: torch.Tensor
+    record: dict
+
+
+def _base_model(config, data: str):
+    from shapenas.spaces import SearchSpace
+    from shapenas.ultralytics.build import build_model
+
+    space = SearchSpace(config)
+    return build_model({**space.render(space.baseline()), "nc": _class_count(data)})
+
+
+def check_parent_config(config, data: str) -> None:
+    """Before a study is created: a `proxy.parent` file must be a checkpoint of the base (`UserError` otherwise)."""
+    if config.proxy.init == "parent" and config.proxy.parent != "train":
+        check_parent_file(config.proxy.parent, _base_model(config, data), config.base)
+
+
+def prepare_parent(study: optuna.Study, storage, config, data: str, folder: Path, location: str | None):
+    """The study's `Parent` (made first if needed), or None when candidates train from scratch."""
+    if config.proxy.init != "parent":
+        return None
+    from shapenas.ultralytics.checkpoint import load_detection_model
+    from shapenas.ultralytics.images import probe_batch
+
+    store = artifacts.open_artifact_store(artifacts.location_of(study, location))
+    path = ensure_parent(study, storage, config, data, folder, store)
+    try:
+        model = load_detection_model(path)
+    except ValueError as error:
+        raise UserError(f"study {study.study_name!r}: its parent {str(path)!r} cannot be read ({error})") from None
+    return Parent(model, probe_batch(data, config.proxy.imgsz), study.user_attrs[PARENT_ATTR])
+
+
+def release_stopped_maker(storage, study_name: str) -> None:
+    """For `resume` on a storage without a heartbeat: a parent maker left running by a stopped process is failed."""
+    from shapenas.search.coordination import fail_left_running
+
+    name = companion_name(study_name)
+    if name in optuna.get_all_study_names(storage):
+        fail_left_running(optuna.load_study(study_name=name, storage=storage))

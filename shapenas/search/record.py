@@ -1,0 +1,104 @@
+"""What shapenas stores on each Optuna trial, as user attributes: one typed record, one way to write it and read it.
+
+The field names of `TrialRecord` are the stored attribute names, unchanged since the first studies, so every study
+made before still loads. Writers call `write(trial, name=value)`, which refuses a name that is not a field; readers
+call `read(trial)`. Per-rung early-stopping results are stored as `rung_epoch_<epoch>_map50_95`.
+
+A candidate that breaks a constraint is never trained. It is marked in one way: `rejected` holds why. Optuna still
+needs two values for the finished trial (its constraint values steer the sampler away), so it gets the placeholder
+`rejected_values(gflops)`; no reader may take them for a result: use `is_trained` / `trained`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+_RUNG = re.compile(r"rung_epoch_(\d+)_map50_95")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything a trial may carry; a field is None (or empty) when the trial did not get that far."""
+
+    # the candidate: written before anything is measured
+    key: str | None = None  # digest of the rendered YAML: equal keys, equal models
+    summary: str = ""  # one line, e.g. "L1:AKConv(n=5,line_h) L15:DySample(lp,g4)"
+    candidate: dict | None = None  # `Candidate.to_dict()`
+    yaml: str | None = None  # the model YAML text that was costed and trained
+    preset: str | None = None  # "baseline", "akconv_authors": enqueued before the sampler's own
+    akconv_shapes: dict | None = None  # per AKConv layer, its sampled points as an ASCII grid
+    # cost (`evaluators.CostResult`)
+    params: int | None = None
+    gflops: float | None = None
+    # proxy training (`evaluators.ProxyResult`), or copied from a trained twin
+    map50_95: float | None = None
+    map50: float | None = None
+    epoch_map50_95: list | None = None
+    epoch_map50: list | None = None
+    train_seconds: float | None = None
+    device: str | None = None
+    weights: str | None = None  # best.pt of the proxy run, when kept
+    layer_init: list | None = None  # warm start: how each layer started from the parent (`LayerInit` dicts)
+    # how it ended
+    rejected: str | None = None  # a constraint refused it (e.g. "gflops 9.1 > max_gflops 8"): never trained
+    reused_from: int | None = None  # the number of the trained twin whose result it copied
+    stopped_at_epoch: int | None = None  # early stopping pruned it after this epoch
+    fail_reason: str | None = None
+    rungs: dict[int, float] = field(default_factory=dict)  # epoch -> mAP50-95 at that early-stopping rung
+
+
+NAMES = frozenset(f.name for f in fields(TrialRecord)) - {"rungs"}
+
+
+def rung_attr(epoch: int) -> str:
+    return f"rung_epoch_{epoch}_map50_95"
+
+
+def _check_names(values: dict[str, Any]) -> None:
+    unknown = sorted(set(values) - NAMES)
+    if unknown:
+        raise KeyError(f"not a trial record field: {', '.join(unknown)}")
+
+
+def attrs(**values: Any) -> dict[str, Any]:
+    """User attributes as a dict (e.g. for `study.enqueue_trial`); `KeyError` for a name that is not a field."""
+    _check_names(values)
+    return values
+
+
+def write(trial: optuna.Trial, **values: Any) -> None:
+    """Store record fields on a running trial; `KeyError` for a name that is not a field."""
+    for name, value in attrs(**values).items():
+        trial.set_user_attr(name, value)
+
+
+def write_rung(trial: optuna.Trial, epoch: int, map50_95: float) -> None:
+    trial.set_user_attr(rung_attr(epoch), map50_95)
+
+
+def read(trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
+    """The record stored on a trial; attributes shapenas does not know are ignored."""
+    stored = trial.user_attrs
+    known = {name: value for name, value in stored.items() if name in NAMES and value is not None}
+    rungs = {int(match[1]): value for name, value in stored.items() if (match := _RUNG.fullmatch(name))}
+    return TrialRecord(**known, rungs=rungs)
+
+
+def rejected_values(gflops: float) -> tuple[float, float]:
+    """The placeholder objective values of a rejected (never trained) candidate; see the module docstring."""
+    return 0.0, gflops
+
+
+def is_trained(trial: optuna.trial.FrozenTrial) -> bool:
+    """Complete with a real result: trained, or reusing a trained twin's result; not rejected by a constraint."""
+    return trial.state == TrialState.COMPLETE and read(trial).rejected is None
+
+
+def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's trained trials (see `is_trained`), in trial order."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_trained(t)]
