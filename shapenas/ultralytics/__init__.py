@@ -6,6 +6,8 @@
 - `introspect`: what shapenas reads from a built model (layers, stride, input channels, a layer's convolution).
 - `trainer` and `metrics`: what shapenas reads from a trainer, and Ultralytics' metric key names.
 - `callbacks`: trainer callbacks (ODConv's temperature schedule).
+- `fuse`: our modules take part in `model.fuse()` (BatchNorm folded for inference, export, predict and val).
+- `export`: ONNX export of a model built in memory, as `YOLO.export(format="onnx")` writes it.
 - `data`, `cfg`, `logs`: dataset YAML checks and image files, train arguments (`key=value` words read and checked as
   the `yolo` command does), Ultralytics' logger.
 - `row_names`: what a model YAML row's module name and string arguments resolve to (`shapenas.model_yaml` checks).
