@@ -8,9 +8,9 @@ from pathlib import Path
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_artifacts_argument,
-    artifact_store,
     add_heartbeat_argument,
     add_study_arguments,
+    artifact_store,
     checked_data,
     prepared_parent,
     print_front,

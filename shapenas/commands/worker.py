@@ -14,9 +14,9 @@ import sys
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
     add_artifacts_argument,
-    artifact_store,
     add_heartbeat_argument,
     add_study_arguments,
+    artifact_store,
     checked_data,
     open_study_and_storage,
     prepared_parent,
