@@ -1,4 +1,4 @@
-"""Forward+backward time and peak memory of each shapenas module against a 3x3 Ultralytics ``Conv``.
+"""Forward+backward time, peak memory and fused inference time of each shapenas module against a 3x3 ``Conv``.
 
 Run from the repository root (issue 6, item 1)::
 
@@ -18,11 +18,20 @@ Peak memory: bytes allocated above what was live before one extra, untimed step 
 saved activations, gradients of input and parameters, temporaries). CPU: the running sum of
 the allocation/free events recorded by ``torch.profiler`` with ``profile_memory=True``;
 CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the step.
+
+Inference: batch 1 (the first image of the input), eval mode, no grad, as deployed; median over
+``--repeats`` x 4 samples of the mean of ``INFER_CALLS`` calls, unfused and fused (BatchNorm
+folded: Ultralytics' ``fuse_conv_and_bn`` for ``Conv``, the registry's ``fuse`` hook for ours),
+all variants round-robin. The fused speed-up is unfused over fused time; modules with nothing to
+fold (upsamplers, and the gather reference, a test reference only) show ``-``. The deployed ratio
+is the fused time (the plain one where nothing folds) over the baseline's, as a latency objective
+would see the layer.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -39,11 +48,13 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from ultralytics.nn.modules import Conv  # noqa: E402
+from ultralytics.utils.torch_utils import fuse_conv_and_bn  # noqa: E402
 
-from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv  # noqa: E402
+from shapenas.modules import MODULES, AKConv, DynamicConv, DySample, ODConv, SPConv  # noqa: E402
 from tests.akconv_reference import reference_forward  # noqa: E402
 
 C1, C2, THREADS, TARGET = 64, 128, 2, 2.0
+INFER_CALLS = 10  # calls per timed inference sample: one batch-1 call is about a millisecond
 
 
 class GatherReference(nn.Module):
@@ -123,6 +134,42 @@ def peak_mib(module: nn.Module, x: torch.Tensor, amp: bool) -> float:
     return (torch.cuda.max_memory_allocated(x.device) - base) / 2**20
 
 
+def fused_copy(module: nn.Module) -> nn.Module | None:
+    """An eval-mode copy with BatchNorm folded as ``model.fuse()`` folds it; None when there is nothing to fold."""
+    fused = copy.deepcopy(module).eval()
+    if isinstance(fused, Conv):  # what Ultralytics' BaseModel.fuse does to each Conv
+        fused.conv = fuse_conv_and_bn(fused.conv, fused.bn)
+        delattr(fused, "bn")
+        fused.forward = fused.forward_fuse
+        return fused
+    hook = next((spec.fuse for spec in MODULES.values() if type(fused) is spec.cls), None)
+    if hook is None:
+        return None
+    hook(fused)
+    return fused
+
+
+def infer_ms(mods: list[tuple[str, nn.Module]], x: torch.Tensor, args) -> dict[str, tuple[float, float | None]]:
+    """Batch-1 inference ms per call of each module, unfused and fused, timed round-robin."""
+    x1 = x[:1].detach()
+    variants = [(name, False, copy.deepcopy(m).eval()) for name, m in mods]
+    variants += [(name, True, f) for name, m in mods if (f := fused_copy(m)) is not None]
+    times: dict[tuple[str, bool], list[float]] = {(name, fused): [] for name, fused, _ in variants}
+    with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.float16, enabled=args.amp):
+        for _, _, m in variants:
+            m(x1)  # warm-up
+        for _ in range(4 * args.repeats):
+            for name, fused, m in variants:
+                sync(x.device)
+                t0 = time.perf_counter()
+                for _ in range(INFER_CALLS):
+                    m(x1)
+                sync(x.device)
+                times[(name, fused)].append((time.perf_counter() - t0) * 1e3 / INFER_CALLS)
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    return {name: (medians[(name, False)], medians.get((name, True))) for name, _ in mods}
+
+
 def measure(cases, x: torch.Tensor, args) -> list[dict]:
     """Time the cases round-robin (median ms per step) and measure each one's peak memory."""
     torch.manual_seed(0)
@@ -138,12 +185,16 @@ def measure(cases, x: torch.Tensor, args) -> list[dict]:
             step(m, x, args.amp)
             sync(x.device)
             times[name].append((time.perf_counter() - t0) * 1e3)
+    inference = infer_ms(mods, x, args)
     rows = []
     for name, m in mods:
-        rows.append({"name": name, "ms": statistics.median(times[name]), "mib": peak_mib(m, x, args.amp)})
-    base = rows[0]["ms"]
+        infer, fused = inference[name]
+        row = {"name": name, "ms": statistics.median(times[name]), "mib": peak_mib(m, x, args.amp)}
+        rows.append({**row, "infer": infer, "fused": fused})
+    base, base_infer = rows[0]["ms"], rows[0]["fused"] or rows[0]["infer"]  # the baseline as deployed
     for r in rows:
         r["ratio"] = r["ms"] / base
+        r["deployed_ratio"] = (r["fused"] or r["infer"]) / base_infer
     return rows
 
 
@@ -152,11 +203,16 @@ def table(title: str, rows: list[dict], baseline: str) -> str:
     lines = [
         f"{title}",
         "",
-        f"| module | stride | ms fwd+bwd | ratio to {baseline} | peak MiB |",
-        "|---|---:|---:|---:|---:|",
+        f"| module | stride | ms fwd+bwd | ratio to {baseline} | peak MiB | ms infer b1 | ms fused | fused speed-up "
+        f"| deployed ratio to {baseline} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['stride']} | {r['ms']:.1f} | {r['ratio']:.2f}x | {r['mib']:.1f} |")
+        fused = "- | -" if r["fused"] is None else f"{r['fused']:.2f} | {r['infer'] / r['fused']:.2f}x"
+        lines.append(
+            f"| {r['name']} | {r['stride']} | {r['ms']:.1f} | {r['ratio']:.2f}x | {r['mib']:.1f} | {r['infer']:.2f} "
+            f"| {fused} | {r['deployed_ratio']:.2f}x |"
+        )
     return "\n".join(lines)
 
 

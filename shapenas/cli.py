@@ -59,8 +59,20 @@ def quiet_libraries(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line. A command with `takes_words` (train: MODEL, then Ultralytics' key=value words, as
+    `yolo train` takes them) also gets the words that follow its options; argparse alone cannot mix them."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and (not getattr(args.handler, "takes_words", False) or any(word.startswith("-") for word in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.words = [*args.words, *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     quiet_libraries(args.verbose)
     try:
         with signals_raise():

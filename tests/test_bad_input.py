@@ -118,6 +118,7 @@ def _closed_port() -> int:
 
 EXPORT = "export --storage {db}"
 WORKER = "worker --storage {journal}"
+VERIFY = "verify --storage {db}"
 # (case id, command line with {placeholders} filled from the `world` fixture, strings the one line must contain)
 BAD_INPUT = [
     # storages and studies
@@ -161,6 +162,20 @@ BAD_INPUT = [
     ("worker-devices-malformed", WORKER + " --study empty --devices gpu0", ["--devices: expected GPU", "'gpu0'"]),
     ("worker-storage-retry-negative", WORKER + " --study empty --storage-retry -1", ["--storage-retry:", "got -1"]),
     ("search-storage-retry-nan", "search {dir}/other.yaml --storage {db} --storage-retry nan", ["retry:", "got nan"]),
+    # verify and train a stored trial
+    ("verify-study-not-found", VERIFY + " --study nope --front --epochs 2", ["--study 'nope': not found"]),
+    ("verify-no-baseline", VERIFY + " --study done --front --epochs 2", ["'done' has no trained baseline trial"]),
+    ("verify-trials-malformed", VERIFY + " --study done --trials 1,x --epochs 2", ["--trials:", "got '1,x'"]),
+    ("verify-seeds-zero", VERIFY + " --study done --front --epochs 2 --seeds 0", ["--seeds:", ">= 1, got 0"]),
+    ("verify-epochs-zero", VERIFY + " --study done --front --epochs 0", ["--epochs:", ">= 1, got 0"]),
+    (
+        "verify-set-not-proxy",
+        VERIFY + " --study done --front --epochs 2 --set search.trials=3",
+        ["--set 'search.trials=3': verify changes proxy.* keys only"],
+    ),
+    ("verify-set-bad-value", VERIFY + " --study done --front --epochs 2 --set proxy.batch=0", ["proxy.batch:", "0"]),
+    ("pareto-nothing-verified", "pareto --storage {db} --study done --verified", ["--verified: no trial of study"]),
+    ("train-trial-not-found", "train --storage {db} --study done --trial 99", ["--trial 99: no trained trial"]),
     # configs and datasets
     ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
     ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),

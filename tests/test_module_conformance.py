@@ -7,13 +7,17 @@ variant worth covering) is one more row. The forward and backward tests also run
 What only one module does (slow references, parameter formulas, its argument errors, exact extra_macs formula,
 border and init behaviour, autocast, shape families) stays in tests/test_<module>.py.
 
-"trained" modules get non-trivial state first (random norm statistics and affines, plus the case's own
-extras: AKConv and DySample offsets away from zero, ODConv temperature != 1), so that equalities are not
+"trained" modules get non-trivial state first (tests/trained_state.py: random norm statistics and affines, plus the
+case's own extras: AKConv and DySample offsets away from zero, ODConv temperature != 1), so that equalities are not
 met trivially by a module that still samples its initial points.
+
+"fused" modules have their BatchNorm folded by the registry's `fuse` hook (eval mode, as Ultralytics' `model.fuse()`
+calls it): they must keep the eval-mode output, and every eval-mode property runs on them too.
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,6 +27,7 @@ import torch.nn as nn
 
 from shapenas.modules import MODULES, create_module
 from tests.helpers import DEVICES, one_thread  # noqa: F401  (one_thread: a fixture, used below)
+from tests.trained_state import akconv_offsets, dysample_offsets, odconv_temperature, randomize_norms
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,22 +51,6 @@ class Case:
         return create_module(self.module, self.c1, self.c2, *self.row_args)
 
 
-def _akconv_offsets(m: nn.Module, g: torch.Generator) -> None:
-    """Fractional offsets, some of them past the border (the clamped path)."""
-    m.p_conv.weight.copy_(torch.randn(m.p_conv.weight.shape, generator=g) * 0.3)
-    m.p_conv.bias.copy_(torch.randn(m.p_conv.bias.shape, generator=g) * 2)
-
-
-def _odconv_temperature(m: nn.Module, g: torch.Generator) -> None:
-    m.temperature = 2.0
-
-
-def _dysample_offsets(m: nn.Module, g: torch.Generator) -> None:
-    """Offsets large enough that sampling points move across pixels (a wrong grid shows)."""
-    for p in list(m.offset.parameters()) + (list(m.scope.parameters()) if m.dyscope else []):
-        p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-
-
 def _conv(id_: str, module: str, c1: int, c2: int, *row_args, trained=None, full_jacobian: bool = False) -> Case:
     """A conv replacement on a 7x9 input: output floor((H-1)/s)+1 like a padded 3x3 conv (s: the row's `s`)."""
     s = MODULES[module].row_values([c2, *row_args])["s"]
@@ -74,20 +63,20 @@ def _dysample(c: int, scale: int, style: str, groups: int, dyscope: bool, full_j
     # an upsampler's Jacobian has scale**2 times as many rows: a smaller sample keeps gradcheck quick
     jacobian_hw = (2, 3) if full_jacobian else None
     row = (scale, style, groups, dyscope)
-    return Case(id_, "DySample", c, c, row, (c, 3, 5), (c, 3 * scale, 5 * scale), _dysample_offsets, jacobian_hw)
+    return Case(id_, "DySample", c, c, row, (c, 3, 5), (c, 3 * scale, 5 * scale), dysample_offsets, jacobian_hw)
 
 
 CUSTOM = [[0, 1], [3, 0], [-1, 2]]  # AKConv points as given, not translated: reaches above and below the anchor
 
 CASES = [
-    _conv("akconv-n5-s1", "AKConv", 4, 6, 5, 1, trained=_akconv_offsets, full_jacobian=True),
-    _conv("akconv-n5-s2", "AKConv", 4, 6, 5, 2, trained=_akconv_offsets),
-    _conv("akconv-custom3-s2", "AKConv", 4, 6, 3, 2, CUSTOM, trained=_akconv_offsets),
-    _conv("odconv-s1", "ODConv", 8, 12, 3, 1, trained=_odconv_temperature, full_jacobian=True),
-    _conv("odconv-s2", "ODConv", 8, 12, 3, 2, trained=_odconv_temperature),
-    _conv("odconv-g4-s2", "ODConv", 8, 12, 3, 2, 2, 0.0625, 4, trained=_odconv_temperature),
+    _conv("akconv-n5-s1", "AKConv", 4, 6, 5, 1, trained=akconv_offsets, full_jacobian=True),
+    _conv("akconv-n5-s2", "AKConv", 4, 6, 5, 2, trained=akconv_offsets),
+    _conv("akconv-custom3-s2", "AKConv", 4, 6, 3, 2, CUSTOM, trained=akconv_offsets),
+    _conv("odconv-s1", "ODConv", 8, 12, 3, 1, trained=odconv_temperature, full_jacobian=True),
+    _conv("odconv-s2", "ODConv", 8, 12, 3, 2, trained=odconv_temperature),
+    _conv("odconv-g4-s2", "ODConv", 8, 12, 3, 2, 2, 0.0625, 4, trained=odconv_temperature),
     # depthwise, k=1, one kernel: no filter, spatial or kernel attention head
-    _conv("odconv-dw-k1-K1", "ODConv", 8, 8, 1, 1, 1, 0.0625, 8, trained=_odconv_temperature),
+    _conv("odconv-dw-k1-K1", "ODConv", 8, 8, 1, 1, 1, 0.0625, 8, trained=odconv_temperature),
     _conv("dynconv-s1", "DynamicConv", 8, 12, 3, 1, full_jacobian=True),
     _conv("dynconv-s2", "DynamicConv", 8, 12, 3, 2),
     _conv("dynconv-g2-s2", "DynamicConv", 8, 12, 3, 2, 2, 2),
@@ -105,27 +94,26 @@ CASES = [
 
 every_case = pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 every_device = pytest.mark.parametrize("device", DEVICES)
+unfused_and_fused = pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
 
 
 def test_every_registered_module_has_a_case():
     assert {case.module for case in CASES} == set(MODULES)
 
 
-def build(case: Case, trained: bool = False, seed: int = 0, device: str = "cpu") -> nn.Module:
+def build(case: Case, trained: bool = False, seed: int = 0, device: str = "cpu", fused: bool = False) -> nn.Module:
     torch.manual_seed(seed)
     m = case.make()
     if trained:
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            for norm in m.modules():
-                if isinstance(norm, nn.BatchNorm2d):
-                    norm.running_mean.copy_(torch.randn(norm.num_features, generator=g) * 0.5)
-                    norm.running_var.copy_(torch.rand(norm.num_features, generator=g) * 1.5 + 0.5)
-                if isinstance(norm, (nn.BatchNorm2d, nn.GroupNorm)):
-                    norm.weight.copy_(1 + 0.2 * torch.randn(norm.weight.shape, generator=g))
-                    norm.bias.copy_(0.2 * torch.randn(norm.bias.shape, generator=g))
+            randomize_norms(m, g)
             if case.trained is not None:
                 case.trained(m, g)
+    if fused:
+        if MODULES[case.module].fuse is None:
+            pytest.skip(f"{case.module} has no BatchNorm: nothing to fuse")
+        MODULES[case.module].fuse(m.eval())
     return m.to(device)
 
 
@@ -156,9 +144,10 @@ def assert_every_parameter_has_grad(m: nn.Module) -> None:
 
 @every_case
 @every_device
-def test_output_shape(case, device):
+@unfused_and_fused
+def test_output_shape(case, device, fused):
     with torch.no_grad():
-        y = build(case, device=device).eval()(sample_input(case, 2, device=device))
+        y = build(case, device=device, fused=fused).eval()(sample_input(case, 2, device=device))
     assert y.shape == (2, *case.y) and y.dtype == torch.float32 and torch.isfinite(y).all()
     assert y.device.type == device
 
@@ -183,8 +172,9 @@ def test_batch_size_one_trains(case, trained, device):
 
 @every_case
 @every_device
-def test_batch_equals_each_sample_alone(case, device):
-    m = build(case, trained=True, device=device).eval()
+@unfused_and_fused
+def test_batch_equals_each_sample_alone(case, device, fused):
+    m = build(case, trained=True, device=device, fused=fused).eval()
     x = sample_input(case, 3, device=device)
     with torch.no_grad():
         alone = torch.cat([m(xb) for xb in x.split(1)])
@@ -192,10 +182,32 @@ def test_batch_equals_each_sample_alone(case, device):
 
 
 @every_case
-@every_device
-def test_empty_batch_eval(case, device):
+def test_fuse_keeps_the_eval_output(case):
+    """The registry's fuse hook (what `model.fuse()` calls) folds every BatchNorm away and keeps the eval-mode output
+    within 1e-4; fusing again changes nothing, and the fused module survives pickling (checkpoints pickle modules)."""
+    m = build(case, trained=True).eval()
+    x = sample_input(case, 3)
+    fuse = MODULES[case.module].fuse
     with torch.no_grad():
-        y = build(case, trained=True, device=device).eval()(torch.empty(0, *case.x, device=device))
+        before = m(x)
+        if fuse is None:  # a module without BatchNorm has nothing to fold
+            assert not any(isinstance(n, nn.BatchNorm2d) for n in m.modules())
+            return
+        fuse(m)
+        after = m(x)
+        fuse(m)
+        torch.testing.assert_close(m(x), after, rtol=0, atol=0)
+        torch.testing.assert_close(pickle.loads(pickle.dumps(m))(x), after, rtol=0, atol=0)
+    assert not any(isinstance(n, nn.BatchNorm2d) for n in m.modules())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+@every_case
+@every_device
+@unfused_and_fused
+def test_empty_batch_eval(case, device, fused):
+    with torch.no_grad():
+        y = build(case, trained=True, device=device, fused=fused).eval()(torch.empty(0, *case.x, device=device))
     assert y.shape == (0, *case.y)
 
 
@@ -217,8 +229,9 @@ def test_empty_batch_backward(case, device):
 
 @every_case
 @every_device
-def test_non_contiguous_input(case, device):
-    m = build(case, trained=True, device=device).eval()
+@unfused_and_fused
+def test_non_contiguous_input(case, device, fused):
+    m = build(case, trained=True, device=device, fused=fused).eval()
     x = sample_input(case, 2, device=device).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # channels-last
     assert not x.is_contiguous()
     with torch.no_grad():
@@ -227,11 +240,12 @@ def test_non_contiguous_input(case, device):
 
 @every_case
 @every_device
-def test_gradcheck_float64(case, device):
+@unfused_and_fused
+def test_gradcheck_float64(case, device, fused):
     """On a trained-like module in eval mode (BN a pure function): a random projection (fast mode) of the
     Jacobian w.r.t. a batch of two and every parameter; for the cases that ask, the full Jacobian w.r.t. one
     tiny sample too. On CUDA, grid_sample's backward accumulates atomically: not bit-reproducible."""
-    m = build(case, trained=True, device=device).double().eval()
+    m = build(case, trained=True, device=device, fused=fused).double().eval()
     nondet_tol = 1e-10 if device == "cuda" else 0.0
     if case.full_jacobian_hw is not None:
         x1 = sample_input(case, 1, hw=case.full_jacobian_hw, dtype=torch.float64, device=device).requires_grad_()
@@ -249,11 +263,12 @@ def test_gradcheck_float64(case, device):
 
 @every_case
 @pytest.mark.parametrize("device", DEVICES[1:])
-def test_cuda_matches_cpu(case, device):
+@unfused_and_fused
+def test_cuda_matches_cpu(case, device, fused):
     """The same trained-like module gives the same output and input gradient on the GPU as on the CPU."""
     outputs = []
     for where in ("cpu", device):
-        m = build(case, trained=True, device=where).eval()
+        m = build(case, trained=True, device=where, fused=fused).eval()
         x = sample_input(case, 2, device=where).requires_grad_()
         y = m(x)
         (y * torch.arange(y.numel(), device=where).view_as(y).remainder(7)).sum().backward()
@@ -264,10 +279,11 @@ def test_cuda_matches_cpu(case, device):
 # fixed-size export: the tracer bakes the batch size (and for some modules H, W) in as constants and says so
 @every_case
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
-def test_onnx_export_matches_onnxruntime(case, tmp_path):
+@unfused_and_fused
+def test_onnx_export_matches_onnxruntime(case, fused, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    m = build(case, trained=True).eval()
+    m = build(case, trained=True, fused=fused).eval()
     x = sample_input(case, 2)
     path = tmp_path / f"{case.id}.onnx"
     torch.onnx.export(m, (x,), str(path), opset_version=17, dynamo=False, input_names=["x"], output_names=["y"])

@@ -2,7 +2,7 @@
 base's is refused before anything is written; a user's checkpoint is used as is; a `train` parent is trained once
 per study, whichever processes ask for it at the same time, and reused on resume. Making it goes through the
 retrying storage (a locked SQLite file is waited out), and a maker that was killed is replaced once its heartbeat is
-stale, as a search trial's would be."""
+silent (`shapenas.search.claims`)."""
 
 from __future__ import annotations
 
@@ -131,9 +131,9 @@ def _warm_study(tmp_path, tiny_data, **open_args):
     return study, storage, config, path
 
 
-def _ensure_parent(study, storage, config, tmp_path, tiny_data):
+def _ensure_parent(study, storage, config, tmp_path, tiny_data, heartbeat_seconds=30):
     store = artifacts.open_artifact_store(str(tmp_path / "artifacts"))
-    return ensure_parent(study, storage, config, str(tiny_data), tmp_path / "run", store)
+    return ensure_parent(study, storage, config, str(tiny_data), tmp_path / "run", store, heartbeat_seconds)
 
 
 def test_the_parent_is_made_through_the_retrying_storage(tmp_path, tiny_data, capsys):
@@ -152,25 +152,26 @@ def test_the_parent_is_made_through_the_retrying_storage(tmp_path, tiny_data, ca
     )
 
 
-HOLD_AND_WAIT = """
-import sys, time, optuna
-from shapenas.search.heartbeat import held_trial
+HOLD_THE_CLAIM = """
+import sys, time
+from shapenas.search.claims import Claims
 from shapenas.search.storage import open_storage
-storage = open_storage(sys.argv[1], heartbeat_seconds=1, create=False)
-companion = optuna.create_study(study_name=sys.argv[2], storage=storage, load_if_exists=True)
-with held_trial(storage, companion):
+
+def work():
     print("holding", flush=True)
     time.sleep(600)
+
+Claims(open_storage(sys.argv[1], create=False), sys.argv[2], heartbeat_seconds=1).once("parent", work)
 """
 
 
 def test_a_killed_maker_is_replaced_once_its_heartbeat_is_stale(tmp_path, tiny_data):
-    """A process holding the maker's trial is SIGKILLed; the next process waits for its heartbeat to go stale (2 beats
-    of 1 s), fails it, and makes the parent itself."""
-    study, storage, config, path = _warm_study(tmp_path, tiny_data, heartbeat_seconds=1)
+    """A process holding the maker's claim is SIGKILLed; the next process, on the retrying storage, waits for the
+    claim's heartbeat to go silent (2 beats of 1 s), fails it, and makes the parent itself."""
+    study, storage, config, path = _warm_study(tmp_path, tiny_data)
     url = f"sqlite:///{path}"
     maker = subprocess.Popen(
-        [sys.executable, "-c", HOLD_AND_WAIT, url, companion_name("tiny")],
+        [sys.executable, "-c", HOLD_THE_CLAIM, url, companion_name("tiny")],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,  # alone in its group, as kill_all expects
@@ -181,7 +182,7 @@ def test_a_killed_maker_is_replaced_once_its_heartbeat_is_stale(tmp_path, tiny_d
         maker.wait(timeout=30)
     finally:
         kill_all(maker)
-    _ensure_parent(study, storage, config, tmp_path, tiny_data)
+    _ensure_parent(study, storage, config, tmp_path, tiny_data, heartbeat_seconds=1)
     assert load(url, "tiny").user_attrs[PARENT_ATTR]["source"] == config.proxy.parent
     companion = load(url, companion_name("tiny")).trials
     assert companion[0].state == optuna.trial.TrialState.FAIL  # the killed maker, failed for its stale heartbeat

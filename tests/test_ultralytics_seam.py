@@ -37,13 +37,16 @@ PINNED = {  # (module, name) for every `from <module> import <name>` of Ultralyt
     ("ultralytics", "YOLO"),
     ("ultralytics.cfg", "DEFAULT_CFG_DICT"),
     ("ultralytics.cfg", "check_cfg"),
+    ("ultralytics.cfg", "parse_key_value_pair"),
     ("ultralytics.data.augment", "LetterBox"),
     ("ultralytics.data.utils", "IMG_FORMATS"),
     ("ultralytics.data.utils", "check_det_dataset"),
+    ("ultralytics.engine.exporter", "Exporter"),
     ("ultralytics.nn", "tasks"),
     ("ultralytics.nn.modules", "Detect"),
     ("ultralytics.nn.tasks", "DetectionModel"),
     ("ultralytics.nn.tasks", "guess_model_scale"),
+    ("ultralytics.nn.tasks", "guess_model_task"),
     ("ultralytics.nn.tasks", "torch_safe_load"),
     ("ultralytics.nn.tasks", "yaml_model_load"),
     ("ultralytics.utils", "LOGGER"),
@@ -90,6 +93,13 @@ def test_parse_model_signature_and_stand_in_conv():
     assert hasattr(tasks.parse_model, "shapenas_original"), "import shapenas did not install the bridge"
     assert list(inspect.signature(tasks.parse_model.shapenas_original).parameters) == ["d", "ch", "verbose"]
     assert isinstance(Conv(8, 16, 3, 2).conv, torch.nn.Conv2d), "Conv stand-ins must expose .conv"
+
+
+def test_fuse_wrapper_and_what_it_wraps():
+    """The seam wraps BaseModel.fuse (export, predict and val all call it) and forwards its arguments."""
+    assert hasattr(tasks.BaseModel.fuse, "shapenas_original"), "import shapenas did not install the fuse wrapper"
+    assert list(inspect.signature(tasks.BaseModel.fuse.shapenas_original).parameters) == ["self", "verbose", "imgsz"]
+    assert tasks.DetectionModel.fuse is tasks.BaseModel.fuse, "DetectionModel overrides fuse: wrap it too"
 
 
 def test_lazy_install_watches_the_module_that_holds_parse_model():

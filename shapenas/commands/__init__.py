@@ -7,6 +7,8 @@ from shapenas.commands.pareto import ParetoCommand
 from shapenas.commands.resume import ResumeCommand
 from shapenas.commands.search import SearchCommand
 from shapenas.commands.space import SpaceCommand
+from shapenas.commands.train import TrainCommand
+from shapenas.commands.verify import VerifyCommand
 from shapenas.commands.worker import WorkerCommand
 
 COMMANDS: list[type[Command]] = [
@@ -14,7 +16,9 @@ COMMANDS: list[type[Command]] = [
     ResumeCommand,
     WorkerCommand,
     ParetoCommand,
+    VerifyCommand,
     ExportCommand,
+    TrainCommand,
     SpaceCommand,
     DataCommand,
 ]

@@ -71,8 +71,9 @@ def add_artifacts_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifacts",
         metavar="DIR|s3://BUCKET",
-        help="where the study keeps the files every machine needs (its parent checkpoint): a folder (shared by the "
-        "machines) or s3://BUCKET; default: the one the study was created with, else runs/shapenas/artifacts",
+        help="where the study keeps the files every machine needs (its parent checkpoint, each trial's weights and "
+        "YAML): a folder (shared by the machines) or s3://BUCKET; default: the one the study was created with, else "
+        "runs/shapenas/artifacts",
     )
 
 
@@ -107,7 +108,16 @@ def prepared_parent(study, storage, config: Config, data: str, args: argparse.Na
     """The parent candidates start from (`proxy.init: parent`), made first if the study has none; else None."""
     from shapenas.search.parent import prepare_parent
 
-    return prepare_parent(study, storage, config, data, run_dir(study.study_name), args.artifacts)
+    return prepare_parent(
+        study, storage, config, data, run_dir(study.study_name), args.artifacts, getattr(args, "heartbeat", 30)
+    )
+
+
+def artifact_store(study, args: argparse.Namespace):
+    """The store the study keeps shared files in (--artifacts, else the study's own location, else the default)."""
+    from shapenas.search.artifacts import location_of, open_artifact_store
+
+    return open_artifact_store(location_of(study, getattr(args, "artifacts", None)))
 
 
 def checked_data(config: Config) -> str:

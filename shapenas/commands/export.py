@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_study_arguments, open_existing_study
+from shapenas.commands.common import add_artifacts_argument, add_study_arguments, artifact_store, open_existing_study
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
 
@@ -31,22 +31,6 @@ def _pick(study, args: argparse.Namespace):
     return study.trials[max(fitting, key=lambda r: r.map50_95).trial]
 
 
-def stored_model_yaml(trial) -> dict:
-    """The model YAML stored on a trial, once checked safe to build: the study may be shared, so it is not trusted."""
-    import yaml
-
-    from shapenas.model_yaml import check_model_yaml
-    from shapenas.search.record import read
-
-    where = f"trial {trial.number}'s stored yaml"
-    try:
-        model_yaml = yaml.safe_load(read(trial).yaml or "")
-    except yaml.YAMLError:
-        raise UserError(f"{where}: not valid YAML") from None
-    check_model_yaml(model_yaml, where)
-    return model_yaml
-
-
 def _check_recorded_cost(trial, model_yaml: dict, imgsz: int) -> None:
     """Build the exported YAML and make sure it is the model that was measured."""
     from shapenas.cost import yaml_cost
@@ -68,13 +52,15 @@ class ExportCommand(Command):
         which.add_argument("--max-gflops", type=float, metavar="X", help="the best front trial with GFLOPs <= X")
         which.add_argument("--knee", action="store_true", help="the front's knee (best trade-off)")
         parser.add_argument("-o", "--out", required=True, metavar="OUT.yaml", help="model YAML to write")
-        parser.add_argument("--weights", metavar="OUT.pt", help="also copy the trial's trained weights here")
+        parser.add_argument(
+            "--weights", metavar="OUT.pt", help="also write the trial's trained weights here (from the artifact store)"
+        )
         add_study_arguments(parser)
+        add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        import shutil
-
         from shapenas.search.record import read
+        from shapenas.search.trial_files import fetch_weights, has_weights, model_yaml_of
         from shapenas.spaces.yaml_text import model_yaml_text
 
         check_writable(args.out, "-o")
@@ -82,14 +68,14 @@ class ExportCommand(Command):
             check_writable(args.weights, "--weights")
         study, config = open_existing_study(args)
         trial = _pick(study, args)
-        model_yaml = stored_model_yaml(trial)
+        model_yaml = model_yaml_of(trial)  # checked: the study may be shared, so its YAML is not trusted
         _check_recorded_cost(trial, model_yaml, config.proxy.imgsz)
-        weights = read(trial).weights
-        if args.weights and not weights:
+        if args.weights and not has_weights(trial):
             raise UserError(f"--weights: trial {trial.number} kept no weights")
+        if args.weights:  # first: it is the part that can fail (an unreachable or wrong artifact location)
+            store = artifact_store(study, args)
+            write_atomic(args.weights, lambda path: fetch_weights(store, trial, path), "--weights")
         header = f"shapenas study {study.study_name!r} trial {trial.number}: {read(trial).summary}"
         write_text_atomic(args.out, model_yaml_text(model_yaml, header), "-o")
-        if args.weights:
-            write_atomic(args.weights, lambda path: shutil.copyfile(weights, path), "--weights")
         print(f"trial {trial.number}: mAP50-95 {trial.values[0]:.4f}, {trial.values[1]:.3f} GFLOPs -> {args.out}")
         return 0

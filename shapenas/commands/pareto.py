@@ -20,6 +20,14 @@ class ParetoCommand(Command):
         parser.add_argument("--json", metavar="PATH", help="write the front as JSON")
         parser.add_argument("--plot", metavar="PATH", help="PNG: every trial, the front, the baseline")
         parser.add_argument("--hypervolume-plot", metavar="PATH", help="PNG: hypervolume of the front over trials")
+        parser.add_argument(
+            "--verified",
+            nargs="?",
+            const="",
+            metavar="BUDGET",
+            help="also the verified results (shapenas verify) at BUDGET (default: the one with the most epochs); "
+            "--plot then draws each verified trial's proxy and verified position and the verified front",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search import pareto, record
@@ -41,19 +49,35 @@ class ParetoCommand(Command):
             f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(record.trained(study))} trained trials)"
         )
         print(pareto.table(rows))
-        self._write(study, rows, args)
+        budget = self._print_verified(study, args.verified)
+        self._write(study, rows, args, budget)
         return 0
 
     @staticmethod
-    def _write(study, rows, args: argparse.Namespace) -> None:
+    def _print_verified(study, wanted: str | None) -> str | None:
+        if wanted is None:
+            return None
+        from shapenas.search.verify_report import pick_budget, report
+
+        budget = pick_budget(study, wanted)
+        print(report(study, budget))
+        return budget
+
+    @staticmethod
+    def _write(study, rows, args: argparse.Namespace, budget: str | None) -> None:
         from shapenas.search import pareto
         from shapenas.search.plots import plot_front, plot_hypervolume
+        from shapenas.search.verify_plot import plot_verified
+        from shapenas.search.verify_report import rows as verified_rows
 
         if args.csv:
             write_text_atomic(args.csv, pareto.to_csv(rows), "--csv")
         if args.json:
             write_text_atomic(args.json, pareto.to_json(rows), "--json")
-        if args.plot:
+        if args.plot and budget is not None:
+            drawn = verified_rows(study, budget)
+            write_atomic(args.plot, lambda path: plot_verified(study, drawn, budget, path), "--plot")
+        elif args.plot:
             write_atomic(args.plot, lambda path: plot_front(study, rows, path), "--plot")
         if args.hypervolume_plot:
             write_atomic(args.hypervolume_plot, lambda path: plot_hypervolume(study, path), "--hypervolume-plot")

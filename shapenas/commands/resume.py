@@ -10,6 +10,7 @@ from shapenas.commands.common import (
     add_heartbeat_argument,
     add_storage_retry_argument,
     add_study_arguments,
+    artifact_store,
     checked_data,
     open_study_and_storage,
     prepared_parent,
@@ -47,6 +48,8 @@ class ResumeCommand(Command):
         release_stopped_maker(storage, study.study_name)
         total = args.trials if args.trials is not None else config.search.trials
         parent = prepared_parent(study, storage, config, data, args)
-        run_trials(study, storage, config, run_dir(study.study_name), total, parent=parent)
+        run_trials(
+            study, storage, config, run_dir(study.study_name), total, parent=parent, store=artifact_store(study, args)
+        )
         print_front(study)
         return 0

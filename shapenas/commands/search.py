@@ -11,6 +11,7 @@ from shapenas.commands.common import (
     add_heartbeat_argument,
     add_storage_retry_argument,
     add_study_arguments,
+    artifact_store,
     check_storage_retry,
     checked_data,
     prepared_parent,
@@ -66,6 +67,7 @@ class SearchCommand(Command):
             return 0
         upload_pending(study, storage)
         parent = prepared_parent(study, storage, config, data, args)
-        run_trials(study, storage, config, run_dir(name), config.search.trials, space, parent)
+        store = artifact_store(study, args)
+        run_trials(study, storage, config, run_dir(name), config.search.trials, space, parent, store)
         print_front(study)
         return 0

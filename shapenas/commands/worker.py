@@ -19,6 +19,7 @@ from shapenas.commands.common import (
     add_heartbeat_argument,
     add_storage_retry_argument,
     add_study_arguments,
+    artifact_store,
     checked_data,
     open_study_and_storage,
     prepared_parent,
@@ -108,7 +109,8 @@ class WorkerCommand(Command):
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
         study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))
         total = args.trials if args.trials is not None else config.search.trials
-        finished = run_trials(study, storage, config, run_dir(study.study_name), total, parent=parent)
+        store = artifact_store(study, args)
+        finished = run_trials(study, storage, config, run_dir(study.study_name), total, parent=parent, store=store)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "

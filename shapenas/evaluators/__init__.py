@@ -2,6 +2,7 @@
 
 from shapenas.evaluators.base import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, ProxyResult
 from shapenas.evaluators.cost import CostEvaluator
+from shapenas.evaluators.latency import LatencyEvaluator
 from shapenas.evaluators.proxy import ProxyTrainer
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "EvaluationFailed",
     "Evaluator",
     "Job",
+    "LatencyEvaluator",
     "ProxyResult",
     "ProxyTrainer",
 ]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shapenas.modules._checks import check_int
+from shapenas.modules._fold import fold_into_conv
 from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm
 from shapenas.modules._pickled import renamed_attributes
 from shapenas.modules.akconv_shapes import Shape, resolve_shape, tap_shares, window_shift
@@ -177,3 +178,17 @@ class AKConv(nn.Module):
     def extra_repr(self) -> str:
         text = f"num_param={self.num_param}, s={self.s}, shape={self.shape_name}"
         return text + (f" {self.points}" if self.shape_name == "custom" else "")
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold ``bn`` into the (N, 1) conv, which gains a bias, for inference (eval-mode statistics), as Ultralytics'
+        ``Conv`` does: ``bn`` is removed and ``forward`` becomes ``forward_fuse``. Does nothing once fused."""
+        if not hasattr(self, "bn"):
+            return
+        self.conv = fold_into_conv(self.conv, self.bn)
+        del self.bn
+        self.forward = self.forward_fuse
+
+    def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` after ``fuse()``: the (N, 1) conv carries the BatchNorm."""
+        return self.act(self.conv(self.sample(x)))

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from shapenas.modules._checks import check_divisible, check_int, check_odd_int
+from shapenas.modules._fold import fold_into_kernels
 from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
 from shapenas.modules._pickled import renamed_attributes
 from shapenas.modules.dynamic_kernel import per_sample_conv
@@ -135,3 +136,25 @@ class DynamicConv(nn.Module):
         return (
             f"c1={self.c1}, c2={self.c2}, k={self.k}, s={self.s}, num_experts={self.num_experts}, groups={self.groups}"
         )
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold ``bn`` for inference (eval-mode statistics): ``bn`` is removed and ``forward`` becomes
+        ``forward_fuse``. Does nothing once fused.
+
+        Eval-mode BN is ``scale * y + shift`` per output channel, and the per-sample convolution is linear in its
+        kernel, whose output channel axis every expert shares: ``scale * conv(x, sum_e r_e W_e) = conv(x, sum_e r_e
+        (scale * W_e))``. So every expert is scaled along ``c2`` (in place of ``weight``) and ``shift`` becomes the
+        convolution's ``bias`` (c2,). Exact for any routing.
+        """
+        if not hasattr(self, "bn"):
+            return
+        self.weight, self.bias = fold_into_kernels(self.kernels(), self.bn)
+        del self.bn
+        self.forward = self.forward_fuse
+
+    def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` after ``fuse()``: the experts carry BN's scale, ``bias`` its shift."""
+        weight = self.aggregate(self.routing_weights(x))
+        bias = self.bias.expand(x.shape[0], -1)
+        return self.act(per_sample_conv(x, weight, bias, self.s, self.k // 2, self.groups))

@@ -82,6 +82,8 @@ class DySample(nn.Module):
     and zero bias, so at initialisation the output is (almost exactly) bilinear upsampling
     ``F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)``; it is exact
     when the offset conv weights are zero.
+
+    Fused inference: there is no BatchNorm, so nothing to fold (no ``fuse`` method; the registry's hook is None).
     """
 
     def __init__(self, c: int, scale: int = 2, style: str = "lp", groups: int = 4, dyscope: bool = False) -> None:

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from shapenas.modules._checks import check_divisible, check_fraction, check_int, check_odd_int
+from shapenas.modules._fold import fold_into_kernels
 from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
 from shapenas.modules._pickled import renamed_attributes
 from shapenas.modules.dynamic_kernel import per_sample_conv
@@ -196,6 +197,36 @@ class ODConv(nn.Module):
             f"c1={self.c1}, c2={self.c2}, k={self.k}, s={self.s}, kernel_num={self.kernel_num}, "
             f"groups={self.groups}, temperature={self.temperature}"
         )
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold ``bn`` for inference (eval-mode statistics): ``bn`` is removed and ``forward`` becomes
+        ``forward_fuse``. Does nothing once fused.
+
+        Eval-mode BN is ``scale * z + shift`` per output channel, on ``z = filt * conv(x * channel, W)`` with the
+        mixed kernel ``W = sum_k a_k * spatial * W_k``. ``scale`` and the filter attention both multiply output
+        channels, so they commute, and the convolution is linear in its kernel, whose ``c2`` axis the kernel and
+        spatial attentions leave alone: ``scale * z = filt * conv(x * channel, sum_k a_k * spatial * (scale * W_k))``.
+        So every candidate kernel is scaled along ``c2``. ``shift`` is added after the filter attention (it must not
+        be multiplied by it), as ``bias`` (c2,); without a filter attention (depthwise) it is the convolution's bias.
+        Exact for any input and temperature. The attention branch's GroupNorm normalises each sample by its own
+        statistics, so it stays.
+        """
+        if not hasattr(self, "bn"):
+            return
+        self.weight, self.bias = fold_into_kernels(self.kernels(), self.bn)
+        del self.bn
+        self.forward = self.forward_fuse
+
+    def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` after ``fuse()``: the candidate kernels carry BN's scale, ``bias`` its shift."""
+        channel, filt, spatial, kernel = self.attention(x)
+        weight = self.aggregate(spatial, kernel, x.shape[0])
+        if filt is None:
+            bias = self.bias.expand(x.shape[0], -1)
+            return self.act(per_sample_conv(x * channel, weight, bias, self.s, self.k // 2, self.groups))
+        y = per_sample_conv(x * channel, weight, None, self.s, self.k // 2, self.groups)
+        return self.act(torch.addcmul(self.bias.view(1, -1, 1, 1), y, filt))
 
 
 def temperature_at(progress: float, share: float = 0.1, start: float = 30.0, end: float = 1.0) -> float:

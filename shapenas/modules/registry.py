@@ -68,7 +68,8 @@ class ModuleSpec:
     - `init_from(module, *replaced, x=None, generator=None)`: start computing what the trained stock layer it replaces
       computed: a conv module from that layer's `(conv, bn)`, an upsample module from the `nn.Upsample`; `x` is a
       sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`).
-    - `fuse(module)`: fold its BatchNorm for inference (None until issue 12).
+    - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent (the module's `fuse` method); None
+      for a module without BatchNorm. The Ultralytics seam calls it from `model.fuse()`.
     """
 
     name: str
@@ -176,6 +177,9 @@ _INIT_FROM = {
     "DySample": DySample.init_from_upsample,
 }
 _SPECS = tuple(dataclasses.replace(spec, init_from=_INIT_FROM[spec.name]) for spec in _SPECS)
+# BatchNorm folded for inference by each module's own method; DySample has no BatchNorm, so nothing to fold
+_FUSE = {"AKConv": AKConv.fuse, "ODConv": ODConv.fuse, "SPConv": SPConv.fuse, "DynamicConv": DynamicConv.fuse}
+_SPECS = tuple(dataclasses.replace(spec, fuse=_FUSE.get(spec.name)) for spec in _SPECS)
 MODULES: dict[str, ModuleSpec] = {spec.name: spec for spec in _SPECS}
 
 

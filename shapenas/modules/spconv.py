@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shapenas.modules._checks import check_fraction, check_int
+from shapenas.modules._fold import bn_scale_shift, fold_into_conv, scaled_conv
 from shapenas.modules._init_from import check_replaces_conv
 
 __all__ = ["SPConv"]
@@ -46,6 +47,14 @@ def _split_channels(c1: int, ratio: float) -> tuple[int, int]:
             f"channels (need >= 1); use a plain Conv here (e.g. on the RGB input) or change ratio"
         )
     return c_rep, c_red
+
+
+def _merge_branches(y_rep: torch.Tensor, y_red: torch.Tensor) -> torch.Tensor:
+    """The parameter-free fusion: per sample and output channel, softmax over the two branches' global averages
+    weighs the branches. ``(B, c2, h, w)`` twice -> ``(B, c2, h, w)``."""
+    logits = torch.stack((y_rep.mean((2, 3)), y_red.mean((2, 3))), dim=-1)  # (B, c2, 2)
+    w = logits.softmax(dim=-1)[..., None, None]  # (B, c2, 2, 1, 1)
+    return y_rep * w[:, :, 0] + y_red * w[:, :, 1]
 
 
 class SPConv(nn.Module):
@@ -152,10 +161,7 @@ class SPConv(nn.Module):
         x_rep, x_red = x[:, : self.c_rep], x[:, self.c_rep :]
         y_rep = self.bn_rep(self.gwc(x_rep) + self.pwc(self._pool(x_rep)))
         y_red = self.bn_red(self.conv_red(self._pool(x_red)))
-        # Per sample and output channel, softmax over the two branches' global averages.
-        logits = torch.stack((y_rep.mean((2, 3)), y_red.mean((2, 3))), dim=-1)  # (B, c2, 2)
-        w = logits.softmax(dim=-1)[..., None, None]  # (B, c2, 2, 1, 1)
-        return self.act(y_rep * w[:, :, 0] + y_red * w[:, :, 1])
+        return self.act(_merge_branches(y_rep, y_red))
 
     def extra_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
         """Multiply-accumulates of ``forward(x) -> y`` outside the child modules.
@@ -179,3 +185,30 @@ class SPConv(nn.Module):
 
     def extra_repr(self) -> str:
         return f"c1={self.c1}, c2={self.c2}, s={self.s}, ratio={self.ratio}, c_rep={self.c_rep}"
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold both branch BatchNorms for inference (eval-mode statistics): ``bn_rep`` and ``bn_red`` are removed and
+        ``forward`` becomes ``forward_fuse``. Does nothing once fused.
+
+        Folded: ``bn_red`` into ``conv_red`` (weights scaled, bias scaled and shifted); ``bn_rep``, which follows the
+        sum ``gwc + pwc``, scales both convolutions' weights per output channel, and its shift becomes ``gwc``'s
+        bias. Left unfused, on purpose: the representative branch keeps its two convolutions (merging the dense 1x1
+        ``pwc`` into the 2-group 3x3 ``gwc`` would make that conv dense, 9 instead of 5.5 multiply-accumulates per
+        input and output channel pair, and at stride 2 the pool's partial windows at odd sizes average fewer pixels,
+        which no fixed conv tap does), and the branch fusion, a softmax over each branch's global average, depends on
+        the input and has nothing to fold.
+        """
+        if not hasattr(self, "bn_rep"):
+            return
+        scale, shift = bn_scale_shift(self.bn_rep)
+        self.gwc, self.pwc = scaled_conv(self.gwc, scale, shift), scaled_conv(self.pwc, scale)
+        self.conv_red = fold_into_conv(self.conv_red, self.bn_red)
+        del self.bn_rep, self.bn_red
+        self.forward = self.forward_fuse
+
+    def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` after ``fuse()``: each branch's convolutions carry its BatchNorm."""
+        x_rep, x_red = x[:, : self.c_rep], x[:, self.c_rep :]
+        y_rep = self.gwc(x_rep) + self.pwc(self._pool(x_rep))
+        return self.act(_merge_branches(y_rep, self.conv_red(self._pool(x_red))))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 from optuna.artifacts import Boto3ArtifactStore, FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 
 from shapenas.errors import UserError
 from shapenas.search.storage import DEFAULT_RUN_ROOT
@@ -61,7 +62,8 @@ def upload(store, study_or_trial, path: Path) -> dict:
 
 
 def fetch(store, record: dict, destination: Path) -> Path:
-    """The stored file at `destination` (kept when already there with the right SHA-256); `ValueError` on a mismatch."""
+    """The stored file at `destination` (kept when already there with the right SHA-256); `ValueError` when the store
+    does not have it or its copy does not match."""
     destination = Path(destination)
     if destination.is_file() and sha256(destination) == record["sha256"]:
         return destination
@@ -70,7 +72,10 @@ def fetch(store, record: dict, destination: Path) -> Path:
     os.close(handle)
     try:
         os.unlink(temporary)  # download_artifact refuses to overwrite
-        download_artifact(artifact_store=store, file_path=temporary, artifact_id=record["artifact_id"])
+        try:
+            download_artifact(artifact_store=store, file_path=temporary, artifact_id=record["artifact_id"])
+        except ArtifactNotFound:
+            raise ValueError(f"artifact {record['artifact_id']} ({record['name']}) is not in the store") from None
         if sha256(Path(temporary)) != record["sha256"]:
             raise ValueError(f"artifact {record['artifact_id']} ({record['name']}) does not match its SHA-256")
         shutil.move(temporary, destination)

@@ -1,5 +1,4 @@
-"""A running trial's heartbeat, and the failing of trials whose process died (their heartbeat went stale): the one
-liveness rule for every trial shapenas runs (`live_running_trials`), search trials and election trials alike.
+"""A running trial's heartbeat, and the failing of trials whose process died (their heartbeat went stale).
 
 Optuna keeps a heartbeat only inside `Study.optimize`, in a thread that dies at the first storage error. shapenas
 runs its own trial loop (`shapenas.search.trial_run`) and its own heartbeat thread, which
@@ -15,18 +14,15 @@ nothing until a grace period and a beat have passed since it came back: live wor
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
 import threading
 import warnings
-from typing import Iterator
 
 import optuna
 from optuna.storages import fail_stale_trials
-from optuna.trial import FrozenTrial, TrialState
 
-from shapenas.search.outage import StorageUnavailable, is_transient
+from shapenas.search.outage import is_transient
 from shapenas.search.retrying import RetryingStorage
 
 RETRY_BEAT_SECONDS = 1.0
@@ -61,32 +57,6 @@ def fail_dead_trials(storage: RetryingStorage, study_name: str, wait: bool = Tru
             fail_stale_trials(_study_on_inner(storage, study_name))
 
     storage.outage.call(fail) if wait else fail()
-
-
-def live_running_trials(storage: RetryingStorage, study: optuna.Study) -> list[FrozenTrial]:
-    """The study's running trials whose process is alive, by the one rule every trial is judged by, search trials and
-    the trials that elect one process for a job (`parent`) alike: a trial kept alive by a `TrialHeartbeat` is dead
-    once its heartbeat is `grace_seconds` old, and is failed here (Optuna queues it again), but no one is judged
-    right after an outage. Without a heartbeat (journal files) every running trial counts as alive, until
-    `shapenas resume` fails what a stopped process left running."""
-    fail_dead_trials(storage, study.study_name)
-    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-
-
-@contextlib.contextmanager
-def held_trial(storage: RetryingStorage, study: optuna.Study) -> Iterator[optuna.Trial]:
-    """A new trial of `study`, kept alive by a `TrialHeartbeat` while the block runs, for a job that is not a search
-    trial. The block tells the trial's end; if it raises, the trial is failed (unless the storage is away: then its
-    heartbeat goes stale and other processes fail it)."""
-    trial = study.ask()
-    try:
-        with TrialHeartbeat(storage, study.study_name, storage.trial_id(study.study_name, trial.number)):
-            yield trial
-    except StorageUnavailable:
-        raise
-    except BaseException:
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        raise
 
 
 class TrialHeartbeat:

@@ -19,6 +19,7 @@ from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Eval
 from shapenas.search import orphans, record
 from shapenas.search.coordination import wait_for_earlier_twins
 from shapenas.search.proposal import propose
+from shapenas.search.trial_files import upload_trial_files
 from shapenas.spaces import SearchSpace
 from shapenas.ultralytics.build import model_file_stem
 
@@ -35,12 +36,14 @@ class Objective:
         run_dir: Path,
         on_epoch: Callable[[optuna.Trial, int, EpochMetrics], None] | None = None,
         classes: int | None = None,
+        store=None,
     ):
         self.space, self.cost, self.proxy = space, cost, proxy
         self.limits = constraints.limits()
         self.run_dir = Path(run_dir)
         self.on_epoch = on_epoch
         self.classes = classes
+        self.store = store  # an Optuna artifact store for each trial's weights and YAML, or None
         self.model_name = model_file_stem(space.config.base, space.config.scale)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -87,11 +90,14 @@ class Objective:
         wait_for_earlier_twins(trial, key)
         twin = self._trained_twin(trial, key)
         if twin is not None:
-            copied = {name: getattr(record.read(twin), name) for name in ProxyResult.names()}
+            copied = {name: getattr(record.read(twin), name) for name in (*ProxyResult.names(), "artifacts")}
             record.write(trial, reused_from=twin.number, **copied)
             return twin.values[0]
-        result = self.proxy.evaluate(self._job(trial, model_yaml))
+        job = self._job(trial, model_yaml)
+        result = self.proxy.evaluate(job)
         record.write(trial, **result.as_attrs())
+        if self.store is not None:  # weights and YAML where every machine finds them
+            upload_trial_files(self.store, trial, {"weights": result.weights, "yaml": job.folder / f"{job.name}.yaml"})
         return result.map50_95
 
     @staticmethod

@@ -5,20 +5,16 @@ anything runs) or `train`: the base trained on the search's data for `proxy.pare
 Either way the checkpoint goes into the study's artifact store and the study records it as its user attribute
 `parent` (source, SHA-256, artifact id), so a resumed study and every worker, on any machine, use the very same file.
 
-Made once: the process that makes the parent holds a trial of a small companion study (`<study>:shapenas-parent`) on
-the same storage while it works, kept alive like a search trial (`shapenas.search.heartbeat`). Trial numbers are
-handed out atomically, so the lowest live running number is the one maker; the others wait for the study's `parent`
-attribute. A maker that dies leaves a trial whose heartbeat goes stale (RDB storages): it is failed and the next
-waiting process takes over. Journal storages have no heartbeat: there `shapenas resume` fails what a stopped process
-left running. Every read and write goes through the study's retrying storage, so an outage is waited out; the
-training of a parent goes on through one.
+Made once: the processes that need the parent claim the job `parent` in a small companion study
+(`<study>:shapenas-parent`, see `shapenas.search.claims`): one makes it, the others wait for the study's `parent`
+attribute, and a maker that dies (its claim's heartbeat goes silent) is taken over by the next waiting process, on
+every storage. `shapenas resume` on a journal storage also fails at once what a stopped process left running.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +23,10 @@ import torch
 
 from shapenas.errors import UserError
 from shapenas.search import artifacts
-from shapenas.search.heartbeat import held_trial, live_running_trials
+from shapenas.search.claims import Claims
 
 PARENT_ATTR = "parent"
 COMPANION_SUFFIX = ":shapenas-parent"
-POLL_SECONDS = 1.0
 
 
 def companion_name(study_name: str) -> str:
@@ -84,36 +79,29 @@ def _class_count(data: str) -> int:
     return class_count(data)
 
 
-def _earlier_makers(storage, trial: optuna.Trial) -> list[optuna.trial.FrozenTrial]:
-    """Live processes that asked to make the parent before this one (dead ones are failed on the way)."""
-    return [t for t in live_running_trials(storage, trial.study) if t.number < trial.number]
+def _make_once(study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float) -> None:
+    """Make the parent unless it exists, as the one process that claims the job; the others wait for it."""
+
+    def make() -> dict:
+        path, record = _make(config, data, folder)
+        record.update(artifacts.upload(store, study, path))
+        study.set_user_attr(PARENT_ATTR, record)
+        return record
+
+    def waiting(number: int) -> None:
+        print(f"parent: waiting for another process to make it (claim {number})", file=sys.stderr, flush=True)
+
+    claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
+    claims.study.set_user_attr("shapenas_parent_of", study.study_name)
+    claims.once("parent", make, finished=lambda: study.user_attrs.get(PARENT_ATTR), on_wait=waiting)
 
 
-def _make_once(study: optuna.Study, storage, config, data: str, folder: Path, store) -> None:
-    """Hold a companion-study trial: wait for any earlier maker, then make the parent unless it now exists."""
-    # A maker suggests nothing: the random sampler keeps `ask` from reading the companion's history.
-    companion = optuna.create_study(
-        study_name=companion_name(study.study_name),
-        storage=storage,
-        load_if_exists=True,
-        sampler=optuna.samplers.RandomSampler(),
-    )
-    companion.set_user_attr("shapenas_parent_of", study.study_name)
-    with held_trial(storage, companion) as trial:
-        while _earlier_makers(storage, trial) and PARENT_ATTR not in study.user_attrs:
-            time.sleep(POLL_SECONDS)
-        made = PARENT_ATTR not in study.user_attrs
-        if made:
-            path, record = _make(config, data, folder)
-            record.update(artifacts.upload(store, study, path))
-            study.set_user_attr(PARENT_ATTR, record)
-        companion.tell(trial, 1.0 if made else 0.0)
-
-
-def ensure_parent(study: optuna.Study, storage, config, data: str, folder: Path, store) -> Path:
+def ensure_parent(
+    study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float = 30
+) -> Path:
     """The study's parent checkpoint on this machine; made first (once over all processes) if the study has none."""
     if PARENT_ATTR not in study.user_attrs:
-        _make_once(study, storage, config, data, folder, store)
+        _make_once(study, storage, config, data, folder, store, heartbeat_seconds)
     record = study.user_attrs[PARENT_ATTR]
     try:
         return artifacts.fetch(store, record, folder / f"parent-{record['sha256'][:12]}.pt")
@@ -144,7 +132,9 @@ def check_parent_config(config, data: str) -> None:
         check_parent_file(config.proxy.parent, _base_model(config, data), config.base)
 
 
-def prepare_parent(study: optuna.Study, storage, config, data: str, folder: Path, location: str | None):
+def prepare_parent(
+    study: optuna.Study, storage, config, data: str, folder: Path, location: str | None, heartbeat_seconds: float = 30
+):
     """The study's `Parent` (made first if needed), or None when candidates train from scratch."""
     if config.proxy.init != "parent":
         return None
@@ -152,7 +142,7 @@ def prepare_parent(study: optuna.Study, storage, config, data: str, folder: Path
     from shapenas.ultralytics.images import probe_batch
 
     store = artifacts.open_artifact_store(artifacts.location_of(study, location))
-    path = ensure_parent(study, storage, config, data, folder, store)
+    path = ensure_parent(study, storage, config, data, folder, store, heartbeat_seconds)
     try:
         model = load_detection_model(path)
     except ValueError as error:

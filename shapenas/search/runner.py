@@ -86,10 +86,12 @@ def make_objective(
     run_dir: Path,
     progress: Progress,
     parent=None,
+    store=None,
     storage: RetryingStorage | None = None,
 ) -> Objective:
-    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch); `storage`:
-    the study's, whose outages pause early stopping."""
+    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch); `store`: the
+    artifact store that keeps each trial's weights and YAML, or None (kept on this machine only); `storage`: the
+    study's, whose outages pause early stopping."""
     data = require_data(config)
     inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
     proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.proxy.imgsz)
@@ -101,6 +103,7 @@ def make_objective(
         run_dir,
         on_epoch=_epoch_hook(config, progress, storage),
         classes=class_count(data),
+        store=store,
     )
 
 
@@ -112,6 +115,7 @@ def run_trials(
     total: int,
     space: SearchSpace | None = None,
     parent=None,
+    store=None,
 ) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
@@ -119,12 +123,13 @@ def run_trials(
     written first. Other processes may work on the same study at the same time: one trial at a time, each within
     the budget (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials. `space`
     is the config's search space when the caller built it already (building one builds the base model); `parent`, a
-    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch).
+    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch); `store`, an artifact
+    store, keeps each trained trial's weights and YAML for every machine (None: on this machine only).
     """
     upload_pending(study, storage, pending_folder(run_dir))
     space = SearchSpace(config) if space is None else space
     progress = Progress(total)
-    objective = make_objective(config, space, run_dir, progress, parent, storage)
+    objective = make_objective(config, space, run_dir, progress, parent, store, storage)
 
     def within_budget(trial: optuna.Trial) -> tuple[float, float]:
         check_budget(trial, total)

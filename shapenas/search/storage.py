@@ -22,6 +22,7 @@ from shapenas.search.outage import DEFAULT_RETRY_SECONDS, Outage
 from shapenas.search.retrying import RetryingStorage
 
 JOURNAL_PREFIX = "journal:///"
+COMPANION_SUFFIXES = (":shapenas-parent", ":shapenas-verify")  # studies that hold claims (search/claims.py)
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
 # libpq settings so that a server that vanished without a word (a partition, a dead host) fails a call within a
 # minute instead of hanging in TCP for many: give up connecting after 10 s, and on an open connection after 60 s of
@@ -95,6 +96,6 @@ def in_memory_storage(retry_seconds: float = DEFAULT_RETRY_SECONDS) -> RetryingS
 
 
 def existing_study_names(storage) -> list[str]:
-    """The searches in the storage (the companion studies that make parents are not searches)."""
+    """The searches in the storage (the companion studies that hold claims are not searches)."""
     names = optuna.get_all_study_names(storage)
-    return [name for name in names if not name.endswith(":shapenas-parent")]
+    return [name for name in names if not name.endswith(COMPANION_SUFFIXES)]

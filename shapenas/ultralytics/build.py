@@ -19,6 +19,7 @@ from torch import nn
 
 from shapenas.errors import ShapenasError
 from shapenas.modules.registry import MODULES, ModuleSpec, create_module
+from shapenas.ultralytics.fuse import install as install_fuse
 from shapenas.ultralytics.probe import channels_into
 
 STAND_IN_KERNEL = 3  # a conv module without a kernel argument (AKConv) keeps the output size of a padded 3x3 conv
@@ -100,11 +101,13 @@ def _wrap(parse_model):
 
 
 def install() -> None:
-    """Make Ultralytics build our modules from YAML rows. Idempotent; called by `import shapenas`."""
+    """Make Ultralytics build our modules from YAML rows, and fuse them in `model.fuse()`. Idempotent; called by
+    `import shapenas`."""
     from ultralytics.nn import tasks
 
     if not hasattr(tasks.parse_model, "shapenas_original"):
         tasks.parse_model = _wrap(tasks.parse_model)
+    install_fuse()
 
 
 def load_model_yaml(name: str) -> dict:

@@ -158,3 +158,28 @@ def train_from_parent(yolo, parent, probe: torch.Tensor | None = None, seed: int
     records = inherit_weights(yolo, parent, probe, seed)
     yolo.load(yolo.model)
     return records
+
+
+class InheritanceLost(RuntimeError):
+    """The trainer's model did not start from the weights the model was given (e.g. it was rebuilt from its YAML)."""
+
+
+def _fingerprint(model: nn.Module) -> torch.Tensor:
+    """One sum per state-dict tensor, in float64."""
+    return torch.stack([t.detach().double().sum() for t in model.state_dict().values()])
+
+
+def check_starts_from(yolo) -> None:
+    """Make the next `yolo.train()` raise `InheritanceLost` at its start unless the model it trains holds `yolo`'s
+    weights as they are now (after `train_from_parent`). Ultralytics builds the trained model anew; were it one day to
+    drop the loaded weights, training would silently start from scratch."""
+    from shapenas.ultralytics import trainer as trainers
+
+    expected = _fingerprint(detection_model(yolo))
+
+    def on_train_start(trainer) -> None:
+        got = _fingerprint(trainers.trained_models(trainer)[0])
+        if got.shape != expected.shape or not torch.allclose(got, expected.to(got.device), rtol=1e-6):
+            raise InheritanceLost("the trainer did not start from the inherited weights")
+
+    trainers.add_callbacks(yolo, {"on_train_start": on_train_start})

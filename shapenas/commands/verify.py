@@ -1,0 +1,89 @@
+"""`shapenas verify`: train the proxy's favourites and the baseline again at a higher budget, with seeds, and say
+whether the proxy's ranking and front hold (see `shapenas.search.verify` and `shapenas.search.verified`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from shapenas.commands.base import Command
+from shapenas.commands.common import (
+    add_artifacts_argument,
+    add_heartbeat_argument,
+    add_storage_retry_argument,
+    add_study_arguments,
+    checked_data,
+    open_study_and_storage,
+    prepared_parent,
+    run_dir,
+)
+from shapenas.errors import UserError
+
+
+def _trial_numbers(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--trials: expected trial numbers like 3,7,9, got {text!r}") from None
+    return list(dict.fromkeys(numbers))
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    for option, value in (("--seeds", args.seeds), ("--top", args.top), ("--epochs", args.epochs)):
+        if value is not None and value < 1:
+            raise UserError(f"{option}: expected an integer >= 1, got {value}")
+
+
+class VerifyCommand(Command):
+    name = "verify"
+    help = "train the front (or chosen trials) and the baseline at a higher budget, with seeds; compare with the proxy"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--front", action="store_true", help="the proxy's Pareto front")
+        which.add_argument("--trials", metavar="3,7,9", help="these trials")
+        which.add_argument("--top", type=int, metavar="K", help="the K best trials by proxy mAP50-95")
+        parser.add_argument("--epochs", type=int, required=True, metavar="E", help="epochs of each training")
+        parser.add_argument(
+            "--seeds",
+            type=int,
+            default=1,
+            metavar="K",
+            help="trainings per trial, seeds proxy.seed .. +K-1 (default 1)",
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="proxy.KEY=VALUE",
+            help="change a proxy setting for the verification (e.g. proxy.imgsz=640, proxy.init=scratch)",
+        )
+        add_study_arguments(parser)
+        add_heartbeat_argument(parser)
+        add_artifacts_argument(parser)
+        add_storage_retry_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from shapenas.search.artifacts import location_of, open_artifact_store
+        from shapenas.search.verify import Verification, choose, verify_config
+        from shapenas.search.verify_report import report
+
+        _check_counts(args)
+        numbers = _trial_numbers(args.trials)
+        study, config, storage = open_study_and_storage(args)
+        config = verify_config(config, args.epochs, args.set)
+        data = checked_data(config)
+        trials = choose(study, args.front, numbers, args.top)
+        store = open_artifact_store(location_of(study, args.artifacts))
+        parent = prepared_parent(study, storage, config, data, args)
+        seeds = [config.proxy.seed + k for k in range(args.seeds)]
+        folder = run_dir(study.study_name)
+        verification = Verification(
+            study, storage, config, data, seeds, args.heartbeat, run_dir=folder, parent=parent, store=store
+        )
+        print(f"verifying {len(trials)} trials x {len(seeds)} seeds at budget {verification.budget.key}")
+        trained = verification.run(trials)
+        print(report(study, verification.budget.key))
+        print(f"{trained} of {len(trials) * len(seeds)} trainings ran in this process")
+        return 0

@@ -1,0 +1,180 @@
+"""Verification: the chosen trials and the baseline trained again at a higher budget, each with K seeds, each
+(trial, seed, budget) by exactly one of the processes that run `shapenas verify` on the study.
+
+Each training is a job claimed in the companion study `<study>:shapenas-verify` (`shapenas.search.claims`); its
+result (mAP, the proxy settings, the weights in the artifact store) is stored on the claim. A job that has a result
+is never trained again, so a second run trains nothing and a killed run resumes where it stopped (a killed process's
+claim is taken over once its heartbeat goes silent). The per-trial summaries (`shapenas.search.verified`) are
+rebuilt from the claims' results; a process re-reads the results after writing a summary and writes it again if
+another process finished a seed meanwhile, so the last summary written holds every finished seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+from shapenas.config import Config, config_from_dict
+from shapenas.errors import UserError
+from shapenas.search import artifacts, pareto, verified
+from shapenas.search.claims import Claims, Outcome
+from shapenas.search.trial_files import model_yaml_of
+
+COMPANION_SUFFIX = ":shapenas-verify"
+
+
+def verify_config(config: Config, epochs: int, overrides: list[str]) -> Config:
+    """The study's config with the verification budget: `--epochs` and `--set proxy.KEY=VALUE` overrides."""
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if not key.startswith("proxy.") or key == "proxy.epochs":
+            raise UserError(f"--set {text!r}: verify changes proxy.* keys only, and the epochs through --epochs")
+    if epochs < 1:
+        raise UserError(f"--epochs: expected an integer >= 1, got {epochs}")
+    return config_from_dict(config.to_dict(), config.folder, [*overrides, f"proxy.epochs={epochs}"])
+
+
+def _source(trial: optuna.trial.FrozenTrial, trained: dict[int, optuna.trial.FrozenTrial]):
+    """A trial that reused a twin's result stands for that twin, which was trained."""
+    return trained.get(trial.user_attrs.get("reused_from", trial.number), trial)
+
+
+def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int | None):
+    """The baseline, then the chosen trials (the proxy's front, given numbers, or the K best by proxy mAP), each
+    architecture once."""
+    trained = {t.number: t for t in pareto.trained(study)}
+    baseline = next((t for t in trained.values() if t.user_attrs.get("preset") == "baseline"), None)
+    if baseline is None:
+        raise UserError(
+            f"study {study.study_name!r} has no trained baseline trial, and verify compares every trial with it "
+            f"(search.presets must include baseline)"
+        )
+    if front:
+        picked = [trained[row.trial] for row in pareto.front(study)]
+    elif numbers:
+        missing = [n for n in numbers if n not in trained]
+        if missing:
+            raise UserError(f"--trials {missing[0]}: no trained trial with that number in study {study.study_name!r}")
+        picked = [trained[n] for n in numbers]
+    else:
+        picked = sorted(trained.values(), key=lambda t: (-t.values[0], t.number))
+    chosen, keys = [], set()
+    for trial in map(functools.partial(_source, trained=trained), [baseline, *picked]):
+        if trial.user_attrs.get("key") not in keys:
+            keys.add(trial.user_attrs.get("key"))
+            chosen.append(trial)
+    return chosen if top is None else chosen[: top + 1]
+
+
+class Verification:
+    """Trains trials x `seeds` at `config.proxy`'s budget, once over all processes: from `parent` (a
+    `shapenas.search.parent.Parent`) when given, the weights kept in the artifact `store` when given."""
+
+    def __init__(
+        self,
+        study,
+        storage,
+        config: Config,
+        data: str,
+        seeds: list[int],
+        heartbeat: float,
+        *,
+        run_dir: Path,
+        parent=None,
+        store=None,
+    ):
+        self.study, self.config, self.data, self.seeds = study, config, data, seeds
+        self.budget = verified.Budget(config.proxy)
+        self.claims = Claims(storage, study.study_name + COMPANION_SUFFIX, heartbeat)
+        self.folder = Path(run_dir) / "verify" / self.budget.key
+        self.parent, self.store = parent, store
+        self.started = time.perf_counter()
+
+    def _say(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.started:6.0f}s] {text}", file=sys.stderr, flush=True)
+
+    def job(self, number: int, seed: int) -> str:
+        return f"trial {number} seed {seed} budget {self.budget.key}"
+
+    def run(self, trials: list[optuna.trial.FrozenTrial]) -> int:
+        """Every job done (here or elsewhere) and every summary written; returns how many were trained here."""
+        pending = [(trial, seed) for trial in trials for seed in self.seeds]
+        trained_here, total = 0, len(pending)
+        while pending:
+            trial, seed = self._next(pending)
+            pending.remove((trial, seed))
+            name = self.job(trial.number, seed)
+            waiting = functools.partial(self._waiting, name)
+            outcome = self.claims.once(name, functools.partial(self._train, trial, seed), on_wait=waiting)
+            trained_here += outcome.worked
+            self._done(trial, seed, outcome, total - len(pending), total)
+            self.write_entries(trial.number)
+        for trial in trials:
+            self.write_entries(trial.number)
+        return trained_here
+
+    def _next(self, pending: list) -> tuple:
+        """The first job no other process is on, else the first (then this process waits for it)."""
+        busy = self.claims.running_jobs()
+        return next((job for job in pending if self.job(job[0].number, job[1]) not in busy), pending[0])
+
+    def _waiting(self, name: str, claim: int) -> None:
+        self._say(f"{name}: another process is training it (claim {claim}); waiting for its result")
+
+    def _done(self, trial, seed: int, outcome: Outcome, done: int, total: int) -> None:
+        result = outcome.result
+        how = "trained here" if outcome.worked else "already verified"
+        score = f"failed: {result['failed']}" if "failed" in result else f"mAP50-95 {result['map50_95']:.4f}"
+        self._say(f"trial {trial.number} seed {seed} ({done}/{total}): {score} (proxy {trial.values[0]:.4f}), {how}")
+
+    def _train(self, trial: optuna.trial.FrozenTrial, seed: int) -> dict:
+        from shapenas.evaluators import EvaluationFailed, Job, ProxyTrainer
+        from shapenas.ultralytics.build import model_file_stem
+
+        model_yaml = model_yaml_of(trial)
+        inherit = {} if self.parent is None else {"parent": self.parent.model, "probe": self.parent.probe}
+        trainer = ProxyTrainer({**self.config.proxy, "seed": seed}, self.data, **inherit)
+        about = {"trial": trial.number, "seed": seed, "budget": self.budget.key, "proxy": self.budget.settings()}
+
+        def on_epoch(epoch: int, metrics: dict) -> None:
+            self._say(f"trial {trial.number} seed {seed}: epoch {epoch} mAP50-95 {metrics['map50_95']:.4f}")
+
+        folder = self.folder / f"trial_{trial.number:04d}_seed{seed}"
+        name = model_file_stem(self.config.base, self.config.scale)
+        try:
+            result = trainer.evaluate(Job(model_yaml, folder, name, on_epoch))
+        except EvaluationFailed as error:
+            return {**about, "failed": str(error)}
+        kept = ("map50_95", "map50", "epoch_map50_95", "train_seconds", "device")
+        return {**about, **{k: result[k] for k in kept}, "weights": self._upload(result.get("weights"))}
+
+    def _upload(self, weights: str | None) -> dict | None:
+        if not weights or self.store is None:
+            return None
+        return artifacts.upload(self.store, self.study, Path(weights))
+
+    def _results_of(self, number: int) -> dict[str, dict[int, dict]]:
+        """This trial's finished seeds, by budget key."""
+        found: dict[str, dict[int, dict]] = {}
+        for result in self.claims.results().values():
+            if isinstance(result, dict) and result.get("trial") == number and "budget" in result:
+                found.setdefault(result["budget"], {})[result["seed"]] = result
+        return found
+
+    def write_entries(self, number: int) -> None:
+        """The trial's `verified` summaries from every finished seed; written again until no seed finished between
+        reading the results and writing them."""
+        results = self._results_of(number)
+        while True:
+            entries = {}
+            for key, seeds in results.items():
+                entries[key] = verified.summary(next(iter(seeds.values()))["proxy"], seeds)
+            self.study.set_user_attr(verified.attr_name(number), entries)
+            latest = self._results_of(number)
+            if latest == results:
+                return
+            results = latest

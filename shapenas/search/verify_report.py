@@ -1,0 +1,166 @@
+"""The comparison `shapenas verify` prints (and `shapenas pareto --verified` draws): proxy against verified results.
+
+Written over the study's objectives: the first (mAP50-95) is what verification re-measures; the others (GFLOPs, and
+any later cost objective) are properties of the architecture and carry over unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import optuna
+
+from shapenas.search import pareto, verified
+
+
+@dataclass(frozen=True)
+class Row:
+    """One verified trial at one budget."""
+
+    trial: int
+    summary: str
+    proxy: list[float]  # the study's objective values
+    verified: list[float] | None  # the same, with the first replaced by the verified mean (None: every seed failed)
+    entry: dict
+    is_baseline: bool
+
+    @property
+    def seed_maps(self) -> list[float]:
+        return [r["map50_95"] for r in self.entry["seeds"].values() if "failed" not in r]
+
+
+def rows(study: optuna.Study, budget_key: str) -> list[Row]:
+    """Every trial verified at `budget_key`, the baseline first, then by trial number."""
+    found = []
+    for number, by_budget in sorted(verified.entries(study).items()):
+        entry = by_budget.get(budget_key)
+        if entry is None:
+            continue
+        trial = study.trials[number]
+        values = list(trial.values)
+        mean = entry["map50_95"]
+        is_baseline = trial.user_attrs.get("preset") == "baseline"
+        row_values = None if mean is None else [mean, *values[1:]]
+        found.append(Row(number, trial.user_attrs.get("summary", ""), values, row_values, entry, is_baseline))
+    return sorted(found, key=lambda r: (not r.is_baseline, r.trial))
+
+
+def budgets(study: optuna.Study) -> dict[str, int]:
+    """Every budget some trial was verified at, with how many trials it holds."""
+    counts: dict[str, int] = {}
+    for by_budget in verified.entries(study).values():
+        for key in by_budget:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _rank_text(rows_: list[Row]) -> tuple[list[int], list[int | None]]:
+    scored = [r for r in rows_ if r.verified is not None]
+    proxy_ranks = verified.ranks([r.proxy[0] for r in rows_])
+    verified_by_trial = dict(
+        zip([r.trial for r in scored], verified.ranks([r.verified[0] for r in scored]), strict=True)
+    )
+    return proxy_ranks, [verified_by_trial.get(r.trial) for r in rows_]
+
+
+def table(study: optuna.Study, rows_: list[Row]) -> str:
+    names = study.metric_names or [f"objective {i}" for i in range(len(study.directions))]
+    baseline = next((r for r in rows_ if r.is_baseline and r.verified is not None), None)
+    proxy_ranks, verified_ranks = _rank_text(rows_)
+    others = "".join(f"  {name:>9}" for name in names[1:])
+    lines = [f"trial  proxy mAP  rank  verified mAP   range  rank{others}  vs baseline           choices"]
+    for row, p_rank, v_rank in zip(rows_, proxy_ranks, verified_ranks, strict=True):
+        mean = "failed" if row.verified is None else f"{row.verified[0]:.4f}"
+        spread = row.entry["map50_95_range"]
+        spread = "-" if spread is None else f"{spread:.4f}"
+        cost = "".join(f"  {value:>9.3f}" for value in row.proxy[1:])
+        lines.append(
+            f"{row.trial:>5}  {row.proxy[0]:>9.4f}  {p_rank:>4}  {mean:>12}  {spread:>6}  {v_rank or '-':>4}{cost}"
+            f"  {_versus(row, baseline):<20}  {row.summary}"
+        )
+    return "\n".join(lines)
+
+
+def _versus(row: Row, baseline: Row | None) -> str:
+    if row.is_baseline:
+        return "baseline"
+    if baseline is None or row.verified is None:
+        return "-"
+    difference = row.verified[0] - baseline.verified[0]
+    return f"{difference:+.4f} {verified.verdict(row.entry, baseline.entry)}"
+
+
+def tau_line(rows_: list[Row]) -> str:
+    scored = [r for r in rows_ if r.verified is not None]
+    tau = verified.kendall_tau([r.proxy[0] for r in scored], [r.verified[0] for r in scored])
+    value = "n/a" if math.isnan(tau) else f"{tau:.2f}"
+    return f"Kendall tau between proxy and verified mAP50-95 over {len(scored)} verified trials: {value}"
+
+
+def front_members(study: optuna.Study, rows_: list[Row]) -> dict[int, int | None]:
+    """Each verified member of the proxy's front -> a verified trial whose verified values dominate it (or None)."""
+    on_front = {r.trial for r in pareto.front(study)}
+    scored = [r for r in rows_ if r.verified is not None]
+    found = {}
+    for row in scored:
+        if row.trial in on_front:
+            by = [o.trial for o in scored if verified.dominates(o.verified, row.verified, study.directions)]
+            found[row.trial] = by[0] if by else None
+    return found
+
+
+def verified_front(study: optuna.Study, rows_: list[Row]) -> list[Row]:
+    """The verified rows no other verified row dominates, by cost (the study's second objective)."""
+    scored = [r for r in rows_ if r.verified is not None]
+    front = [r for r in scored if not any(verified.dominates(o.verified, r.verified, study.directions) for o in scored)]
+    return sorted(front, key=lambda r: (r.verified[1:], r.trial))
+
+
+def front_lines(study: optuna.Study, rows_: list[Row]) -> list[str]:
+    """Which proxy front members the verified results dominate, and the verified front."""
+    members = front_members(study, rows_)
+    kept = [f"trial {t}" for t, by in members.items() if by is None]
+    lost = [f"trial {t} (by trial {by})" for t, by in members.items() if by is not None]
+    first = (
+        f"{len(members)} verified members of the proxy's front; not dominated after verification: "
+        f"{', '.join(kept) or 'none'}; dominated: {', '.join(lost) or 'none'}"
+        if members
+        else "no member of the proxy's Pareto front was verified"
+    )
+    front = verified_front(study, rows_)
+    new = [f"trial {r.trial}" for r in front if r.trial not in {r.trial for r in pareto.front(study)}]
+    second = f"verified front, by {(study.metric_names or ['', 'cost'])[1]}: " + ", ".join(
+        f"trial {r.trial}" for r in front
+    )
+    return [first, second + (f" ({', '.join(new)} not on the proxy's front)" if new else "")]
+
+
+def report(study: optuna.Study, budget_key: str) -> str:
+    rows_ = rows(study, budget_key)
+    first = rows_[0].entry
+    head = (
+        f"every trial verified at {first['epochs']} epochs, {first['imgsz']} px (budget {budget_key}); "
+        f"mAP50-95 is the mean over seeds, range = {verified.SPREAD}; a difference from the baseline is real when it "
+        f"exceeds both ranges"
+    )
+    return "\n".join([head, table(study, rows_), tau_line(rows_), *front_lines(study, rows_)])
+
+
+def pick_budget(study: optuna.Study, wanted: str | None) -> str:
+    """`wanted` when trials were verified at it, else the budget with the most epochs (then the most trials)."""
+    from shapenas.errors import UserError
+
+    counts = budgets(study)
+    if not counts:
+        raise UserError(f"--verified: no trial of study {study.study_name!r} was verified yet (shapenas verify)")
+    if wanted:
+        if wanted not in counts:
+            raise UserError(
+                f"--verified {wanted!r}: no trial was verified at that budget (it has: {', '.join(counts)})"
+            )
+        return wanted
+    epochs = {
+        key: entry["epochs"] for by_budget in verified.entries(study).values() for key, entry in by_budget.items()
+    }
+    return max(counts, key=lambda key: (epochs[key], counts[key], key))
