@@ -75,7 +75,7 @@ class VerifyCommand(Command):
         trials = choose(study, args.front, numbers, args.top)
         store = open_artifact_store(location_of(study, args.artifacts))
         parent = prepared_parent(study, storage, config, data, args)
-        seeds = [config.proxy["seed"] + k for k in range(args.seeds)]
+        seeds = [config.proxy.seed + k for k in range(args.seeds)]
         folder = run_dir(study.study_name)
         verification = Verification(
             study, storage, config, data, seeds, args.heartbeat, run_dir=folder, parent=parent, store=store

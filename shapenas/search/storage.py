@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shapenas.errors import UserError, first_line
 from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
+from shapenas.search.claim_attrs import COMPANION_SUFFIXES
 
 JOURNAL_PREFIX = "journal:///"
-COMPANION_SUFFIXES = (":shapenas-parent", ":shapenas-verify")  # studies that hold claims (search/claims.py)
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
 
 
