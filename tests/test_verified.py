@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.study import StudyDirection
 
+from shapenas.config_schema import ProxyConfig
 from shapenas.search import verified, verify_report
 
 SETTINGS = {"epochs": 12, "imgsz": 128, "batch": 16, "init": "parent"}
@@ -97,7 +98,7 @@ def _study_with_verified_results() -> optuna.Study:
         (0.22, 9.5, "one"),
     ]
     verified_maps = [(0.40, 0.42), (0.38, 0.40), (0.30, 0.31), (0.47, 0.49), (0.60,)]
-    budget = verified.Budget({**SETTINGS, "seed": 0})
+    budget = verified.Budget(ProxyConfig(**SETTINGS, seed=0))
     for number, ((value, gflops, summary), maps) in enumerate(zip(proxy, verified_maps, strict=True)):
         attrs = {"summary": summary, "key": summary, **({"preset": "baseline"} if summary == "baseline" else {})}
         study.add_trial(optuna.trial.create_trial(values=[value, gflops], user_attrs=attrs))

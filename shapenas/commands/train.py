@@ -63,13 +63,13 @@ def _model_from_file(path: str) -> Path:
 def _model_from_trial(args: argparse.Namespace) -> tuple[Path, str, str]:
     """Where the stored trial's model YAML goes (named so that Ultralytics reads its scale), its text, and its data."""
     from shapenas.config import require_data
-    from shapenas.search import pareto
+    from shapenas.search import record
     from shapenas.search.trial_files import model_yaml_of
     from shapenas.spaces.yaml_text import model_yaml_text
     from shapenas.ultralytics.build import model_file_stem
 
     study, config = open_existing_study(args)
-    trial = next((t for t in pareto.trained(study) if t.number == args.trial), None)
+    trial = next((t for t in record.trained(study) if t.number == args.trial), None)
     if trial is None:
         raise UserError(f"--trial {args.trial}: no trained trial with that number in study {study.study_name!r}")
     text = model_yaml_text(model_yaml_of(trial), f"shapenas study {study.study_name!r} trial {trial.number}")

@@ -25,11 +25,10 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from shapenas.search.claim_attrs import JOB_ATTR, RESULT_ATTR
 from shapenas.search.liveness import DeathWatch, Heartbeat
 from shapenas.search.outage import StorageUnavailable
 
-JOB_ATTR = "job"
-RESULT_ATTR = "result"
 POLL_SECONDS = 1.0
 
 

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import optuna
 
-BEAT_ATTR = "beat"
+from shapenas.search.claim_attrs import BEAT_ATTR
+
 GRACE_BEATS = 2  # a claim silent for this many heartbeats is dead
 JOIN_SLACK_SECONDS = 10.0
 

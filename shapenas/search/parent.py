@@ -23,14 +23,14 @@ import torch
 
 from shapenas.errors import UserError
 from shapenas.search import artifacts
+from shapenas.search.claim_attrs import PARENT_OF_ATTR, PARENT_SUFFIX
 from shapenas.search.claims import Claims
 
 PARENT_ATTR = "parent"
-COMPANION_SUFFIX = ":shapenas-parent"
 
 
 def companion_name(study_name: str) -> str:
-    return study_name + COMPANION_SUFFIX
+    return study_name + PARENT_SUFFIX
 
 
 def check_parent_file(path: str, base_model, base_name: str) -> None:
@@ -92,7 +92,7 @@ def _make_once(study: optuna.Study, storage, config, data: str, folder: Path, st
         print(f"parent: waiting for another process to make it (claim {number})", file=sys.stderr, flush=True)
 
     claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
-    claims.study.set_user_attr("shapenas_parent_of", study.study_name)
+    claims.study.set_user_attr(PARENT_OF_ATTR, study.study_name)
     claims.once("parent", make, finished=lambda: study.user_attrs.get(PARENT_ATTR), on_wait=waiting)
 
 

@@ -18,11 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shapenas.errors import UserError, first_line
 from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
+from shapenas.search.claim_attrs import COMPANION_SUFFIXES
 from shapenas.search.outage import DEFAULT_RETRY_SECONDS, Outage
 from shapenas.search.retrying import RetryingStorage
 
 JOURNAL_PREFIX = "journal:///"
-COMPANION_SUFFIXES = (":shapenas-parent", ":shapenas-verify")  # studies that hold claims (search/claims.py)
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")
 # libpq settings so that a server that vanished without a word (a partition, a dead host) fails a call within a
 # minute instead of hanging in TCP for many: give up connecting after 10 s, and on an open connection after 60 s of

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import optuna
 
+from shapenas.config_schema import ProxyConfig
+
 ATTR_PREFIX = "verified:"
 SPREAD = "max - min over seeds"
 NOT_IN_BUDGET = ("seed", "device", "workers", "cache")  # change how a run is executed, not what it trains
@@ -29,16 +31,16 @@ NOT_IN_BUDGET = ("seed", "device", "workers", "cache")  # change how a run is ex
 class Budget:
     """The proxy settings a verification trains with (the seed aside), and the key it is stored under."""
 
-    proxy: dict
+    proxy: ProxyConfig
 
     @property
     def key(self) -> str:
-        settings = {k: v for k, v in self.proxy.items() if k not in NOT_IN_BUDGET}
-        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.proxy['epochs']}ep-{self.proxy['imgsz']}px-{digest}"
+        digest = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.proxy.epochs}ep-{self.proxy.imgsz}px-{digest}"
 
     def settings(self) -> dict:
-        return {k: v for k, v in self.proxy.items() if k not in NOT_IN_BUDGET}
+        """The proxy settings as a config spells them (JSON-able: stored with every result), the seed aside."""
+        return {k: v for k, v in self.proxy.to_dict().items() if k not in NOT_IN_BUDGET}
 
 
 def attr_name(trial_number: int) -> str:

@@ -11,6 +11,7 @@ another process finished a seed meanwhile, so the last summary written holds eve
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import time
@@ -20,11 +21,10 @@ import optuna
 
 from shapenas.config import Config, config_from_dict
 from shapenas.errors import UserError
-from shapenas.search import artifacts, pareto, verified
+from shapenas.search import artifacts, pareto, record, verified
+from shapenas.search.claim_attrs import VERIFY_SUFFIX
 from shapenas.search.claims import Claims, Outcome
 from shapenas.search.trial_files import model_yaml_of
-
-COMPANION_SUFFIX = ":shapenas-verify"
 
 
 def verify_config(config: Config, epochs: int, overrides: list[str]) -> Config:
@@ -40,14 +40,15 @@ def verify_config(config: Config, epochs: int, overrides: list[str]) -> Config:
 
 def _source(trial: optuna.trial.FrozenTrial, trained: dict[int, optuna.trial.FrozenTrial]):
     """A trial that reused a twin's result stands for that twin, which was trained."""
-    return trained.get(trial.user_attrs.get("reused_from", trial.number), trial)
+    twin = record.read(trial).reused_from
+    return trial if twin is None else trained.get(twin, trial)
 
 
 def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int | None):
     """The baseline, then the chosen trials (the proxy's front, given numbers, or the K best by proxy mAP), each
     architecture once."""
-    trained = {t.number: t for t in pareto.trained(study)}
-    baseline = next((t for t in trained.values() if t.user_attrs.get("preset") == "baseline"), None)
+    trained = {t.number: t for t in record.trained(study)}
+    baseline = next((t for t in trained.values() if record.read(t).preset == "baseline"), None)
     if baseline is None:
         raise UserError(
             f"study {study.study_name!r} has no trained baseline trial, and verify compares every trial with it "
@@ -64,8 +65,9 @@ def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int
         picked = sorted(trained.values(), key=lambda t: (-t.values[0], t.number))
     chosen, keys = [], set()
     for trial in map(functools.partial(_source, trained=trained), [baseline, *picked]):
-        if trial.user_attrs.get("key") not in keys:
-            keys.add(trial.user_attrs.get("key"))
+        key = record.read(trial).key
+        if key not in keys:
+            keys.add(key)
             chosen.append(trial)
     return chosen if top is None else chosen[: top + 1]
 
@@ -89,7 +91,7 @@ class Verification:
     ):
         self.study, self.config, self.data, self.seeds = study, config, data, seeds
         self.budget = verified.Budget(config.proxy)
-        self.claims = Claims(storage, study.study_name + COMPANION_SUFFIX, heartbeat)
+        self.claims = Claims(storage, study.study_name + VERIFY_SUFFIX, heartbeat)
         self.folder = Path(run_dir) / "verify" / self.budget.key
         self.parent, self.store = parent, store
         self.started = time.perf_counter()
@@ -132,16 +134,16 @@ class Verification:
         self._say(f"trial {trial.number} seed {seed} ({done}/{total}): {score} (proxy {trial.values[0]:.4f}), {how}")
 
     def _train(self, trial: optuna.trial.FrozenTrial, seed: int) -> dict:
-        from shapenas.evaluators import EvaluationFailed, Job, ProxyTrainer
+        from shapenas.evaluators import EpochMetrics, EvaluationFailed, Job, ProxyTrainer
         from shapenas.ultralytics.build import model_file_stem
 
         model_yaml = model_yaml_of(trial)
         inherit = {} if self.parent is None else {"parent": self.parent.model, "probe": self.parent.probe}
-        trainer = ProxyTrainer({**self.config.proxy, "seed": seed}, self.data, **inherit)
+        trainer = ProxyTrainer(dataclasses.replace(self.config.proxy, seed=seed), self.data, **inherit)
         about = {"trial": trial.number, "seed": seed, "budget": self.budget.key, "proxy": self.budget.settings()}
 
-        def on_epoch(epoch: int, metrics: dict) -> None:
-            self._say(f"trial {trial.number} seed {seed}: epoch {epoch} mAP50-95 {metrics['map50_95']:.4f}")
+        def on_epoch(epoch: int, metrics: EpochMetrics) -> None:
+            self._say(f"trial {trial.number} seed {seed}: epoch {epoch} mAP50-95 {metrics.map50_95:.4f}")
 
         folder = self.folder / f"trial_{trial.number:04d}_seed{seed}"
         name = model_file_stem(self.config.base, self.config.scale)
@@ -150,7 +152,7 @@ class Verification:
         except EvaluationFailed as error:
             return {**about, "failed": str(error)}
         kept = ("map50_95", "map50", "epoch_map50_95", "train_seconds", "device")
-        return {**about, **{k: result[k] for k in kept}, "weights": self._upload(result.get("weights"))}
+        return {**about, **{k: getattr(result, k) for k in kept}, "weights": self._upload(result.weights)}
 
     def _upload(self, weights: str | None) -> dict | None:
         if not weights or self.store is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import optuna
 
-from shapenas.search import pareto, verified
+from shapenas.search import pareto, record, verified
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ def rows(study: optuna.Study, budget_key: str) -> list[Row]:
         trial = study.trials[number]
         values = list(trial.values)
         mean = entry["map50_95"]
-        is_baseline = trial.user_attrs.get("preset") == "baseline"
+        stored = record.read(trial)
         row_values = None if mean is None else [mean, *values[1:]]
-        found.append(Row(number, trial.user_attrs.get("summary", ""), values, row_values, entry, is_baseline))
+        found.append(Row(number, stored.summary, values, row_values, entry, stored.preset == "baseline"))
     return sorted(found, key=lambda r: (not r.is_baseline, r.trial))
 
 
