@@ -110,8 +110,8 @@ BAD = [
     ("no-model", "data={data}", "give one model: MODEL (a model YAML) or --trial N"),
     ("missing-model", "{dir}/gone.yaml data={data}", "MODEL '{dir}/gone.yaml': no such file"),
     ("checkpoint-as-model", "{dir}/base.pt data={data}", "MODEL '{dir}/base.pt': expected a model YAML"),
-    ("code-in-activation", "{dir}/evil.yaml data={data}", "activation: expected nn.<Activation>() of torch.nn"),
-    ("function-row", "{dir}/call.yaml data={data}", "layer 0: [-1, 1, 'check_requirements', ['x']] does not name"),
+    ("code-in-activation", "{dir}/evil.yaml data={data}", "activation: expected nn.<Activation>(...) with a torch.nn"),
+    ("function-row", "{dir}/call.yaml data={data}", "cannot build layer 0 'check_requirements': not a layer class"),
     ("missing-weights", "{model} --weights {dir}/gone.pt data={data}", "--weights '{dir}/gone.pt': no such file"),
     (
         "not-a-checkpoint",
