@@ -162,6 +162,11 @@ BAD_INPUT = [
     ("worker-devices-malformed", WORKER + " --study empty --devices gpu0", ["--devices: expected GPU", "'gpu0'"]),
     ("worker-storage-retry-negative", WORKER + " --study empty --storage-retry -1", ["--storage-retry:", "got -1"]),
     ("search-storage-retry-nan", "search {dir}/other.yaml --storage {db} --storage-retry nan", ["retry:", "got nan"]),
+    (
+        "verify-storage-retry-negative",
+        VERIFY + " --study done --front --epochs 2 --storage-retry -5",
+        ["--storage-retry:", "got -5"],
+    ),
     # verify and train a stored trial
     ("verify-study-not-found", VERIFY + " --study nope --front --epochs 2", ["--study 'nope': not found"]),
     ("verify-no-baseline", VERIFY + " --study done --front --epochs 2", ["'done' has no trained baseline trial"]),
