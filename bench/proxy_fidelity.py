@@ -86,33 +86,48 @@ def run_all(config, candidates, runs: dict[str, tuple[dict, int]], results: Resu
             results.add(line)
 
 
+def complete(names: list[str], results: Results, runs) -> list[str]:
+    """The runs that hold every candidate (a run still training is left out of the report)."""
+    return [run for run in runs if all(results.get(n, run) is not None for n in names)]
+
+
 def report(names: list[str], results: Results, runs: dict[str, tuple[dict, int]]) -> None:
-    scores = {run: [results.get(n, run)["map50_95"] for n in names] for run in runs}
+    done = complete(names, results, runs)
+    missing = [run for run in runs if run not in done]
+    if missing:
+        print(f"\nnot complete, left out: {', '.join(missing)}")
+    scores = {run: [results.get(n, run)["map50_95"] for n in names] for run in done}
     costs = [results.get(n, "cost")["gflops"] for n in names]
-    scores["warm_long_mean"] = [
-        (a + b) / 2 for a, b in zip(scores["warm_long"], scores["warm_long_seed1"], strict=True)
-    ]
-    header = list(runs)
-    print("\n| candidate | GFLOPs | " + " | ".join(header) + " |\n|---|---:|" + "---:|" * len(header))
+    if {"warm_long", "warm_long_seed1"} <= set(done):
+        scores["warm_long_mean"] = [
+            (a + b) / 2 for a, b in zip(scores["warm_long"], scores["warm_long_seed1"], strict=True)
+        ]
+    print("\n| candidate | GFLOPs | " + " | ".join(done) + " |\n|---|---:|" + "---:|" * len(done))
     for i, name in enumerate(names):
-        print(f"| {name} | {costs[i]:.3f} | " + " | ".join(f"{scores[r][i]:.4f}" for r in header) + " |")
+        print(f"| {name} | {costs[i]:.3f} | " + " | ".join(f"{scores[r][i]:.4f}" for r in done) + " |")
     print("\n| arm | reference | Kendall tau [90% CI] | Spearman rho [90% CI] | top-3 | front overlap |")
     print("|---|---|---|---|---:|---|")
-    pairs = [(a, r) for a in (*ARMS, "warm_long") for r in ("warm_long_mean", "warm_long_seed1", "scratch_long")]
-    for arm, ref in [("warm_long", "warm_long_seed1")] + [p for p in pairs if p[0] != "warm_long"]:
-        tau, rho = correlations(scores[arm], scores[ref])
-        ci = bootstrap_interval(scores[arm], scores[ref])
-        share, n_arm, n_ref = front_overlap(scores[arm], scores[ref], costs)
-        print(
-            f"| {arm} | {ref} | {tau:.3f} [{ci['tau'][0]:.2f}, {ci['tau'][1]:.2f}] | {rho:.3f} "
-            f"[{ci['rho'][0]:.2f}, {ci['rho'][1]:.2f}] | {top_overlap(scores[arm], scores[ref]):.2f} | "
-            f"{share:.2f} ({n_arm} vs {n_ref} on the fronts) |"
-        )
+    refs = ("warm_long_mean", "warm_long", "warm_long_seed1", "scratch_long")
+    pairs = [("warm_long", "warm_long_seed1")] + [(a, r) for a in ARMS for r in refs]
+    for arm, ref in pairs:
+        if arm in scores and ref in scores:
+            print(agreement_row(arm, ref, scores, costs))
     print("\n| run | epochs per trial | seconds per trial (mean) |\n|---|---:|---:|")
-    for run in runs:
+    for run in done:
         lines = [results.get(n, run) for n in names]
         mean = sum(line["seconds"] for line in lines) / len(lines)
         print(f"| {run} | {lines[0]['epochs']} | {mean:.1f} |")
+
+
+def agreement_row(arm: str, ref: str, scores: dict[str, list[float]], costs: list[float]) -> str:
+    tau, rho = correlations(scores[arm], scores[ref])
+    ci = bootstrap_interval(scores[arm], scores[ref])
+    share, n_arm, n_ref = front_overlap(scores[arm], scores[ref], costs)
+    return (
+        f"| {arm} | {ref} | {tau:.3f} [{ci['tau'][0]:.2f}, {ci['tau'][1]:.2f}] | {rho:.3f} "
+        f"[{ci['rho'][0]:.2f}, {ci['rho'][1]:.2f}] | {top_overlap(scores[arm], scores[ref]):.2f} | "
+        f"{share:.2f} ({n_arm} vs {n_ref} on the fronts) |"
+    )
 
 
 def main() -> None:
@@ -122,6 +137,8 @@ def main() -> None:
     parser.add_argument("--results", default="bench/results/fidelity.jsonl", help="one JSON line per training")
     parser.add_argument("--work", default="runs/bench/fidelity", help="training folders and the parent")
     parser.add_argument("--limit", type=int, help="only the first N candidates (to try the script quickly)")
+    parser.add_argument("--train", nargs="+", help="train only these arms and references, in this order")
+    parser.add_argument("--report", action="store_true", help="only print the report of what --results holds")
     args = parser.parse_args()
     quiet()
     from shapenas.config import load_config
@@ -131,7 +148,9 @@ def main() -> None:
     candidates = fixed_list(SearchSpace(config))[: args.limit]
     runs = {name: (changes, 0) for name, changes in ARMS.items()} | references(args.warm_long_epochs, args.long_epochs)
     results, folder = Results(Path(args.results)), Path(args.work)
-    run_all(config, candidates, runs, results, folder, bench_parent(config, folder))
+    to_train = {} if args.report else {name: runs[name] for name in args.train} if args.train else runs
+    if to_train:
+        run_all(config, candidates, to_train, results, folder, bench_parent(config, folder))
     report([name for name, _ in candidates], results, runs)
 
 
