@@ -14,21 +14,13 @@ from shapenas.modules.akconv_shapes import canonical, regular
 from shapenas.spaces.candidate import Candidate, Choice
 
 
-def _in_space(space, candidate: Candidate) -> bool:
-    try:
-        space.to_params(candidate)
-    except ValueError:
-        return False
-    return True
-
-
 def _everywhere(space, kind: str, choice: Choice) -> Candidate:
     """`choice` at every slot of `kind` where this space offers it with those values."""
     picked = {}
     for slot in space.slots:
         if slot.kind != kind:
             continue
-        if _in_space(space, Candidate.of({slot.index: choice})):
+        if space.contains(Candidate.of({slot.index: choice})):
             picked[slot.index] = choice
     return Candidate.of(picked)
 
