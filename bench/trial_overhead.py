@@ -25,14 +25,16 @@ SHAPENAS_SIDE = """
 import json, sys, time
 import optuna
 from shapenas.config import load_config, require_data
+from shapenas.search.objectives import Objectives
 from shapenas.search.runner import Progress, make_objective
 from shapenas.spaces import SearchSpace
 config = load_config(sys.argv[1], sys.argv[3:])
 require_data(config)
 space = SearchSpace(config)
-study = optuna.create_study(directions=["maximize", "minimize"])
+objectives = Objectives.of(config)
+study = optuna.create_study(directions=objectives.directions)
 study.enqueue_trial(space.to_params(space.baseline()))
-objective = make_objective(config, space, Path(sys.argv[2]), Progress(1, open("/dev/null", "w")))
+objective = make_objective(config, space, Path(sys.argv[2]), Progress(1, objectives, open("/dev/null", "w")))
 start = time.perf_counter()
 study.optimize(objective, n_trials=1)
 print(json.dumps({"seconds": time.perf_counter() - start, "map": study.trials[0].values[0]}))

@@ -25,12 +25,14 @@ from shapenas.config_checks import fail
 from shapenas.config_schema import (
     SECTIONS,
     ConstraintsConfig,
+    CostConfig,
     ProxyConfig,
     SearchConfig,
     SpaceConfig,
     check_cross_keys,
     config_defaults,
     config_validators,
+    measures_latency,
 )
 from shapenas.errors import UserError, first_line
 from shapenas.model_yaml import check_model_yaml
@@ -45,6 +47,7 @@ class Config:
     data: str | None
     space: SpaceConfig
     constraints: ConstraintsConfig
+    cost: CostConfig
     proxy: ProxyConfig
     search: SearchConfig
     folder: str  # the config file's folder, for resolving `data` again when a command needs it
@@ -56,6 +59,11 @@ class Config:
         data = {"base": self.base, "scale": self.scale, "data": self.data}
         data.update({name: getattr(self, name).to_dict() for name in SECTIONS})
         return json.loads(json.dumps(data))
+
+    @property
+    def measures_latency(self) -> bool:
+        """Latency is an objective or a constraint, so every candidate is timed before training."""
+        return measures_latency(self.search, self.constraints)
 
 
 def _resolve_file(value: str, folder: Path) -> Path | None:
@@ -220,7 +228,7 @@ def _resolve_parent(value: str, folder: Path) -> str:
 def _build(tree: dict, folder: Path) -> Config:
     sections = {name: section.from_values(tree[name]) for name, section in SECTIONS.items()}
     sections["proxy"] = dataclasses.replace(sections["proxy"], parent=_resolve_parent(sections["proxy"].parent, folder))
-    check_cross_keys(sections["space"], sections["search"])
+    check_cross_keys(*(sections[name] for name in ("space", "search", "constraints", "cost")))
     if tree["base"] is None:
         raise UserError("base: missing; give an Ultralytics model YAML such as yolov8n.yaml, or a path")
     base, model = _load_base(tree["base"], folder)
@@ -230,9 +238,17 @@ def _build(tree: dict, folder: Path) -> Config:
     return Config(base, scale, _resolve_data(tree["data"], folder), folder=str(folder), base_yaml=model, **sections)
 
 
+def upgraded(stored: dict) -> dict:
+    """A config dict as a study stored it, in today's spelling. Studies made before the `cost` section measured
+    GFLOPs at the proxy's image size: they keep doing so, so their stored GFLOPs stay comparable."""
+    if "cost" in stored or not isinstance(stored.get("proxy"), dict) or "imgsz" not in stored["proxy"]:
+        return stored
+    return {**stored, "cost": {"imgsz": stored["proxy"]["imgsz"]}}
+
+
 def with_defaults(stored: dict) -> dict:
     """A config dict as a study stored it (`Config.to_dict()`), with the keys added since then at their defaults."""
-    return _merge(config_defaults(), stored)
+    return _merge(config_defaults(), upgraded(stored))
 
 
 def config_from_dict(data: Any, folder: str | Path = ".", overrides: list[str] | tuple = ()) -> Config:

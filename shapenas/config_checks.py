@@ -42,9 +42,11 @@ def integer(low: int | None = None, high: int | None = None, multiple_of: int = 
 
 def number(low: float, high: float | None = None, low_open: bool = True) -> Validator:
     def check(key: str, value: Any) -> float:
-        above = value > low if low_open else value >= low
         what = f"a number {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
-        if not isinstance(value, Real) or isinstance(value, bool) or not above or (high is not None and value > high):
+        if not isinstance(value, Real) or isinstance(value, bool):
+            fail(key, value, what)
+        above = value > low if low_open else value >= low
+        if not above or (high is not None and value > high):
             fail(key, value, what)
         return float(value)
 
@@ -124,6 +126,27 @@ def device(key: str, value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|mps|\d+(,\d+)*|cuda(:\d+)?", value):
         fail(key, value, "auto, cpu, mps, a GPU index like 0 or 0,1, or cuda:N")
     return value
+
+
+def cost_device(key: str, value: Any) -> str | int:
+    """Where latency is measured: auto (the first GPU if any, else the CPU), cpu, or one CUDA index."""
+    if _is_int(value) and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if value not in ("auto", "cpu"):
+        fail(key, value, "auto, cpu or a CUDA index like 0")
+    return value
+
+
+# The objective lists a search may have: mAP50-95 first, then one or two costs (shapenas.search.objectives).
+OBJECTIVE_LISTS = (["map50_95", "gflops"], ["map50_95", "latency"], ["map50_95", "gflops", "latency"])
+
+
+def objectives(key: str, value: Any) -> list[str]:
+    if value not in OBJECTIVE_LISTS:
+        fail(key, value, "one of " + ", ".join("[" + ", ".join(choice) + "]" for choice in OBJECTIVE_LISTS))
+    return list(value)
 
 
 def off_or(*choices: str) -> Validator:

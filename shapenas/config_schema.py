@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,14 +69,30 @@ class Section:
 
 @dataclass(frozen=True)
 class ConstraintsConfig(Section):
-    """Limits a candidate must meet to be trained (None: no limit); measured at `proxy.imgsz`."""
+    """Limits a candidate must meet to be trained (None: no limit); GFLOPs and latency at `cost.imgsz`."""
 
     max_gflops: float | None = setting(None, checks.optional(checks.number(0.0)))
     max_params: float | None = setting(None, checks.optional(checks.number(0.0)))
+    max_latency_ms: float | None = setting(None, checks.optional(checks.number(0.0)))
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by key name."""
         return {name: value for name, value in self.to_dict().items() if value is not None}
+
+
+@dataclass(frozen=True)
+class CostConfig(Section):
+    """How a candidate's cost is measured, as users deploy it: GFLOPs and latency at `imgsz` (training stays at
+    `proxy.imgsz`). Latency (`shapenas.latency`), when an objective or a constraint asks for it: batch 1, fused, on
+    `device` (auto, cpu or a CUDA index; fp16 on CUDA), `latency_warmup` untimed runs, then the median of
+    `latency_repeats` timed runs interleaved with the base model's; `latency_threads` null: torch's setting."""
+
+    imgsz: int = setting(640, checks.integer(32, 4096, multiple_of=32))
+    device: str | int = setting("auto", checks.cost_device)
+    latency_backend: str = setting("torch", checks.one_of("torch", "onnxruntime"))
+    latency_repeats: int = setting(20, checks.integer(1))
+    latency_warmup: int = setting(3, checks.integer(0))
+    latency_threads: int | None = setting(None, checks.optional(checks.integer(1)))
 
 
 @dataclass(frozen=True)
@@ -100,9 +117,11 @@ class ProxyConfig(Section):
 
 @dataclass(frozen=True)
 class SearchConfig(Section):
-    """How many trials, the sampler, early stopping, and the candidates enqueued first (`presets`)."""
+    """How many trials, the objectives (`objectives`: mAP50-95, then GFLOPs and/or latency), the sampler, early
+    stopping, and the candidates enqueued first (`presets`)."""
 
     trials: int = setting(8, checks.integer(1))
+    objectives: list[str] = setting(["map50_95", "gflops"], checks.objectives)
     sampler: str = setting("nsga2", checks.one_of(*SAMPLERS))
     seed: int | None = setting(0, checks.optional(checks.integer(0)))
     early_stop: str = setting("off", checks.off_or("pareto_rank"))
@@ -171,6 +190,7 @@ class SpaceConfig(Section):
 SECTIONS: dict[str, type[Section]] = {
     "space": SpaceConfig,
     "constraints": ConstraintsConfig,
+    "cost": CostConfig,
     "proxy": ProxyConfig,
     "search": SearchConfig,
 }
@@ -194,8 +214,23 @@ def config_validators() -> dict[str, checks.Validator]:
     return found
 
 
-def check_cross_keys(space: SpaceConfig, search: SearchConfig) -> None:
+def measures_latency(search: SearchConfig, constraints: ConstraintsConfig) -> bool:
+    """Latency is measured when it is an objective or a constraint."""
+    return "latency" in search.objectives or constraints.max_latency_ms is not None
+
+
+def _check_cost_keys(cost: CostConfig, latency: bool) -> None:
+    if cost.latency_backend == "onnxruntime" and cost.device not in ("auto", "cpu"):
+        raise UserError(f"cost.device: latency_backend onnxruntime runs on the CPU (auto or cpu), got {cost.device!r}")
+    if latency and cost.latency_backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+        raise UserError(
+            "cost.latency_backend: 'onnxruntime' needs the onnxruntime package (pip install 'shapenas[onnx]')"
+        )
+
+
+def check_cross_keys(space: SpaceConfig, search: SearchConfig, constraints: ConstraintsConfig, cost: CostConfig):
     """Rules that tie two keys together (the rest, tied to the base model, are checked by the search space)."""
+    _check_cost_keys(cost, measures_latency(search, constraints))
     akconv = space.modules["akconv"]
     low, high = akconv.num_param
     if akconv.enabled and FREE_SHAPE in akconv.shapes and akconv.window**2 < high:

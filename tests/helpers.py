@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from shapenas.evaluators import Evaluator, Job, ProxyResult
+from shapenas.search.objectives import Objectives
 
 # ---- modules and spaces -------------------------------------------------------------------------------------------
 
@@ -42,6 +43,7 @@ def write_config(folder, data, trials=2, epochs=1):
         "data": str(data),
         "space": {"slots": [16, 19, 13]},
         "proxy": {"epochs": epochs, "imgsz": 64, "batch": 8, "workers": 0, "device": "cpu", "seed": 0},
+        "cost": {"imgsz": 64},  # GFLOPs at the training size: quick, and comparable with the proxy's own count
         "search": {"trials": trials, "sampler": "nsga2", "seed": 0, "presets": ["baseline"]},
     }
     path = folder / "tiny.yaml"
@@ -65,6 +67,9 @@ def shapenas_cli(*args, cwd, check=True, timeout=600) -> subprocess.CompletedPro
 
 def load(storage, name="a") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
+
+
+GFLOPS_AT_64 = Objectives(("map50_95", "gflops"), imgsz=64)  # the default objectives, costed at 64 px
 
 
 class FixedProxy(Evaluator[ProxyResult]):

@@ -96,7 +96,7 @@ def world(tmp_path_factory, tiny_data):
         create_or_continue(config, storage, "empty")
     storage = open_storage(sqlite)
     done, _ = create_or_continue(config, storage, "done")
-    done.add_trial(_trained_looking_trial(SearchSpace(config), CONFIG["proxy"]["imgsz"]))
+    done.add_trial(_trained_looking_trial(SearchSpace(config), config.cost.imgsz))
     create_or_continue(load_config(_config(folder, "moved", folder / "gone" / "data.yaml")), storage, "moved")
     optuna.create_study(study_name="foreign", storage=storage)
     (folder / "garbage.db").write_bytes(b"this is not an SQLite database" * 100)
@@ -143,6 +143,24 @@ BAD_INPUT = [
     ("pareto-nothing-trained", "pareto --storage {db} --study empty", ["'empty' has no trained trials"]),
     ("export-trial-not-found", EXPORT + " --study done --trial 99 -o {out}", ["--trial 99: no trained trial"]),
     ("export-gflops-too-low", EXPORT + " --study done --max-gflops 1e-6 -o {out}", ["--max-gflops 1e-06: no front"]),
+    ("export-two-ways", EXPORT + " --study done --knee --trial 0 -o {out}", ["pick the trial one way", "got 2 ways"]),
+    ("export-no-way", EXPORT + " --study done -o {out}", ["pick the trial one way", "got 0 ways"]),
+    (
+        "export-latency-not-measured",
+        EXPORT + " --study done --max-latency-ms 5 -o {out}",
+        ["--max-latency-ms 5: the study measured no latency"],
+    ),
+    ("export-knee-not-an-objective", EXPORT + " --study done --knee latency -o {out}", ["--knee latency: not an"]),
+    (
+        "pareto-reference-point-short",
+        "pareto --storage {db} --study done --reference-point 0",
+        ["--reference-point: expected 2 comma-separated numbers", "got '0'"],
+    ),
+    (
+        "pareto-reference-point-not-numbers",
+        "pareto --storage {db} --study done --reference-point 0,x",
+        ["--reference-point:", "got '0,x'"],
+    ),
     (
         "export-no-weights",
         EXPORT + " --study done --trial 0 -o {out} --weights {dir}/w.pt",
@@ -188,6 +206,33 @@ BAD_INPUT = [
         "config-device-not-here",
         "search {dir}/other.yaml --storage {db} --set proxy.device=99",
         ["proxy.device: GPU 99", "visible GPUs: "],
+    ),
+    (
+        "config-objectives-unknown",
+        "search {dir}/other.yaml --storage {db} --set search.objectives=[map50_95,fps]",
+        ["search.objectives: expected one of [map50_95, gflops]", "got ['map50_95', 'fps']"],
+    ),
+    (
+        "config-max-latency-negative",
+        "search {dir}/other.yaml --storage {db} --set constraints.max_latency_ms=-3",
+        ["constraints.max_latency_ms: expected a number > 0.0", "got -3"],
+    ),
+    ("config-cost-imgsz", "search {dir}/other.yaml --storage {db} --set cost.imgsz=100", ["cost.imgsz:", "got 100"]),
+    ("config-cost-device", "search {dir}/other.yaml --storage {db} --set cost.device=gpu", ["cost.device:", "'gpu'"]),
+    (
+        "config-latency-backend",
+        "search {dir}/other.yaml --storage {db} --set cost.latency_backend=tensorrt",
+        ["cost.latency_backend: expected one of torch, onnxruntime", "'tensorrt'"],
+    ),
+    (
+        "config-onnxruntime-on-a-gpu",
+        "search {dir}/other.yaml --storage {db} --set cost.latency_backend=onnxruntime --set cost.device=0",
+        ["cost.device: latency_backend onnxruntime runs on the CPU", "got 0"],
+    ),
+    (
+        "config-latency-gpu-not-here",
+        "search {dir}/other.yaml --storage {db} --set search.objectives=[map50_95,latency] --set cost.device=99",
+        ["cost: latency device 99", "CUDA device"],
     ),
     (
         "config-differs-from-study",

@@ -15,7 +15,7 @@ import yaml
 
 from shapenas import config_checks as checks
 from shapenas.cli import main
-from shapenas.config import config_from_dict, load_config, require_data
+from shapenas.config import config_from_dict, load_config, require_data, upgraded, with_defaults
 from shapenas.config_schema import (
     SECTIONS,
     ConstraintsConfig,
@@ -84,6 +84,13 @@ BAD_CONFIGS = [
     ("ratio-high", _with(**{"space.spconv.ratio": [1.5]}), [], ["space.spconv.ratio:", "got 1.5"]),
     ("groups-repeated", _with(**{"space.dysample.groups": [2, 2]}), [], ["space.dysample.groups:", "[2, 2]"]),
     ("max-gflops", _with(**{"constraints.max_gflops": -1}), [], ["constraints.max_gflops:", "got -1"]),
+    ("max-latency", _with(**{"constraints.max_latency_ms": "fast"}), [], ["constraints.max_latency_ms:", "'fast'"]),
+    ("cost-imgsz", _with(**{"cost.imgsz": 650}), [], ["cost.imgsz:", "multiple of 32", "got 650"]),
+    ("cost-device", _with(**{"cost.device": "cuda:0"}), [], ["cost.device:", "CUDA index", "'cuda:0'"]),
+    ("cost-repeats", _with(**{"cost.latency_repeats": 0}), [], ["cost.latency_repeats:", "got 0"]),
+    ("cost-threads", _with(**{"cost.latency_threads": 0}), [], ["cost.latency_threads:", "got 0"]),
+    ("objectives-order", _with(**{"search.objectives": ["gflops", "map50_95"]}), [], ["search.objectives:", "gflops"]),
+    ("objectives-one", _with(**{"search.objectives": ["map50_95"]}), [], ["search.objectives:", "['map50_95']"]),
     ("scale-q", _with(scale="q"), [], ["scale:", "'q'"]),
     ("not-a-mapping", "- base\n- yolov8n.yaml\n", [], ["config: expected a mapping", "['base', 'yolov8n.yaml']"]),
     ("bad-yaml", "base: yolov8n.yaml\nproxy: {epochs: 3\n", [], ["config:", "not valid YAML", "line 3"]),
@@ -153,7 +160,38 @@ def test_defaults_fill_every_key():
     assert config.scale == "n"
     assert config.proxy.epochs == 3 and config.search.sampler == "nsga2" and config.search.early_stop == "off"
     assert config.space.modules["akconv"].num_param == [3, 9]
-    assert config.constraints == ConstraintsConfig(max_gflops=None, max_params=None)
+    assert config.constraints == ConstraintsConfig(max_gflops=None, max_params=None, max_latency_ms=None)
+    assert config.cost.imgsz == 640 and config.cost.device == "auto" and config.cost.latency_backend == "torch"
+    assert config.search.objectives == ["map50_95", "gflops"] and not config.measures_latency
+
+
+@pytest.mark.parametrize(
+    "sets,measured",
+    [
+        (["search.objectives=[map50_95, latency]"], True),
+        (["search.objectives=[map50_95, gflops, latency]"], True),
+        (["constraints.max_latency_ms=40"], True),  # a limit alone makes every candidate timed
+        (["search.objectives=[map50_95, gflops]"], False),
+    ],
+)
+def test_latency_is_measured_when_an_objective_or_a_limit_needs_it(sets, measured):
+    assert config_from_dict(GOOD, overrides=sets).measures_latency is measured
+
+
+def test_cost_device_takes_a_cuda_index_as_ultralytics_spells_it():
+    assert config_from_dict(GOOD, overrides=["cost.device=0"]).cost.device == 0
+    assert config_from_dict(GOOD, overrides=["cost.device='1'"]).cost.device == 1
+
+
+def test_a_study_config_from_before_the_cost_section_keeps_gflops_at_the_proxy_size():
+    stored = config_from_dict(GOOD, overrides=["proxy.imgsz=96"]).to_dict()
+    del stored["cost"], stored["search"]["objectives"]
+    assert with_defaults(stored)["cost"]["imgsz"] == 96 and with_defaults(stored)["search"]["objectives"] == [
+        "map50_95",
+        "gflops",
+    ]
+    assert config_from_dict(upgraded(stored)).cost.imgsz == 96
+    assert upgraded(config_from_dict(GOOD).to_dict())["cost"]["imgsz"] == 640  # a new study keeps its own
 
 
 def test_overrides_are_yaml_values():

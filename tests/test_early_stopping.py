@@ -9,8 +9,12 @@ from optuna.trial import TrialState
 
 from shapenas.evaluators import EpochMetrics
 from shapenas.search.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks
+from shapenas.search.objectives import Objectives
 from shapenas.search.record import rung_attr
 from tests.helpers import load, shapenas_cli, write_config
+
+GFLOPS = Objectives(("map50_95", "gflops"), imgsz=640)
+THREE = Objectives(("map50_95", "gflops", "latency"), imgsz=640)
 
 
 def brute_force_rank(points, i):
@@ -23,6 +27,16 @@ def brute_force_rank(points, i):
 def test_ranks_match_the_definition(seed):
     rng = random.Random(seed)
     points = [(rng.choice([0.1, 0.2, 0.3, 0.4]), rng.choice([1.0, 2.0, 3.0])) for _ in range(rng.randint(1, 12))]
+    assert nondominated_ranks(points) == [brute_force_rank(points, i) for i in range(len(points))]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ranks_match_the_definition_with_two_costs(seed):
+    rng = random.Random(seed)
+    points = [
+        (rng.choice([0.1, 0.2, 0.3]), rng.choice([1.0, 2.0]), rng.choice([0.9, 1.0, 1.1]))
+        for _ in range(rng.randint(1, 12))
+    ]
     assert nondominated_ranks(points) == [brute_force_rank(points, i) for i in range(len(points))]
 
 
@@ -43,7 +57,7 @@ def _study_with_rung(points):
 
 def test_stopper_prunes_a_dominated_trial_and_stores_the_rung():
     study = _study_with_rung([(0.5, 1.0), (0.6, 2.0), (0.7, 3.0)])
-    stopper = ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.5)
+    stopper = ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.5, objectives=GFLOPS)
     trial = study.ask()
     trial.set_user_attr("gflops", 2.5)
     with pytest.raises(optuna.TrialPruned):
@@ -56,12 +70,32 @@ def test_stopper_prunes_a_dominated_trial_and_stores_the_rung():
     assert rung_attr(1) in study.trials[-1].user_attrs
 
 
+def test_three_objectives_a_trial_better_in_latency_only_goes_on():
+    """With latency as a third objective, a trial dominated in (mAP, GFLOPs) but the fastest is on the front."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for map50_95, gflops, ratio in [(0.5, 1.0, 1.2), (0.6, 2.0, 1.3), (0.7, 3.0, 1.4)]:
+        attrs = {"gflops": gflops, "latency_ratio": ratio, rung_attr(1): map50_95}
+        study.add_trial(optuna.trial.create_trial(values=[map50_95, gflops, ratio], user_attrs=attrs))
+    stopper = ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.5, objectives=THREE)
+    fast = study.ask()
+    fast.set_user_attr("gflops", 2.5)
+    fast.set_user_attr("latency_ratio", 0.9)
+    stopper(fast, 1, EpochMetrics(0.4, 0.5))  # dominated in (mAP, GFLOPs) by trial 1, yet the fastest: goes on
+    slow = study.ask()
+    slow.set_user_attr("gflops", 2.5)
+    slow.set_user_attr("latency_ratio", 1.5)
+    with pytest.raises(optuna.TrialPruned, match=r"GFLOPs@640 2\.500, latency/base@640 1\.500"):
+        stopper(slow, 1, EpochMetrics(0.4, 0.5))
+
+
 def test_no_stopping_before_enough_peers():
     study = _study_with_rung([(0.9, 0.1)])
     trial = study.ask()
     trial.set_user_attr("gflops", 5.0)
     # dominated by its one peer and in the worst 90%, but one peer is fewer than min_peers=3: it goes on
-    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9)(trial, 1, EpochMetrics(0.0, 0.0))  # raises no TrialPruned
+    ParetoRankStopper(epochs=3, rungs=[0.333], worst=0.9, objectives=GFLOPS)(
+        trial, 1, EpochMetrics(0.0, 0.0)
+    )  # raises no TrialPruned
     stored = study.trials[-1].user_attrs
     assert stored[rung_attr(1)] == 0.0 and "stopped_at_epoch" not in stored
 

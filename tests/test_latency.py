@@ -37,7 +37,7 @@ def _every_conv_an_akconv(model_yaml: dict, num_param: int = 9) -> dict:
 def test_self_ratio_about_one_and_a_slower_candidate_above_it(backend, tmp_path):
     base = load_model_yaml("yolov8n.yaml")
     evaluator = LatencyEvaluator(base, LatencySettings(backend=backend, **SETTINGS))
-    attrs = evaluator.evaluate(Job(base, tmp_path))  # what a trial stores
+    attrs = evaluator.evaluate(Job(base, tmp_path)).as_attrs()  # what a trial stores
     assert set(attrs) == {f"latency_{key}" for key in Latency.__dataclass_fields__}
     itself = Latency(**{key.removeprefix("latency_"): value for key, value in attrs.items()})
     slower = evaluator.measure(_every_conv_an_akconv(base))

@@ -15,14 +15,16 @@ from shapenas.cli import main
 from shapenas.config import config_from_dict, load_config
 from shapenas.config_schema import ConstraintsConfig
 from shapenas.cost import yaml_cost
-from shapenas.evaluators import CostEvaluator, CostResult, ProxyResult
+from shapenas.evaluators import CostEvaluator, CostResult, LatencyEvaluator, LatencyResult, ProxyResult
+from shapenas.latency import LatencySettings
 from shapenas.search import pareto, record
 from shapenas.search.objective import Objective
+from shapenas.search.objectives import Objectives
 from shapenas.search.runner import Progress
 from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
+from shapenas.search.study import CONFIG_ATTR, create_or_continue
 from shapenas.spaces import SearchSpace
-from tests.helpers import FixedProxy
+from tests.helpers import GFLOPS_AT_64, FixedProxy
 
 CONFIG = {"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}, "search": {"presets": []}}
 
@@ -48,13 +50,34 @@ def test_read_gives_typed_fields_and_rungs_and_ignores_other_attributes():
     assert stored.rejected is None and stored.map50_95 is None and stored.summary == ""
 
 
-@pytest.mark.parametrize("result", [CostResult, ProxyResult])
+@pytest.mark.parametrize("result", [CostResult, LatencyResult, ProxyResult])
 def test_every_evaluator_result_field_is_a_record_field(result):
     assert set(result.names()) <= record.NAMES
 
 
 def _objective(space: SearchSpace, proxy: FixedProxy, tmp_path, max_gflops=None) -> Objective:
-    return Objective(space, CostEvaluator(64), proxy, ConstraintsConfig(max_gflops=max_gflops), tmp_path)
+    return Objective(space, GFLOPS_AT_64, CostEvaluator(64), proxy, ConstraintsConfig(max_gflops=max_gflops), tmp_path)
+
+
+def test_a_latency_limit_rejects_before_training_and_keeps_what_was_measured(tmp_path):
+    space = SearchSpace(config_from_dict(CONFIG))
+    settings = LatencySettings(imgsz=64, device="cpu", repeats=3, warmup=1, threads=1)
+    latency = LatencyEvaluator(space.render(space.baseline()), settings)
+    objectives = Objectives(("map50_95", "gflops", "latency"), imgsz=64)
+    limits = ConstraintsConfig(max_latency_ms=1e-6)
+    proxy = FixedProxy(0.6)
+    objective = Objective(space, objectives, CostEvaluator(64), proxy, limits, tmp_path, latency=latency)
+    study = optuna.create_study(directions=objectives.directions)
+    study.enqueue_trial(space.to_params(space.baseline()))
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    stored = record.read(trial)
+    assert (
+        proxy.calls == 0 and stored.rejected.startswith("latency_ms ") and "> max_latency_ms 1e-06" in stored.rejected
+    )
+    assert trial.values == [0.0, stored.gflops, stored.latency_ratio] and stored.latency_ms > 0
+    assert (stored.latency_backend, stored.latency_threads, stored.latency_imgsz) == ("torch", 1, 64)
+    assert not record.is_trained(trial) and pareto.front(study) == []
 
 
 def test_a_rejected_candidate_is_never_trained_nor_read_as_a_result(tmp_path):
@@ -68,7 +91,7 @@ def test_a_rejected_candidate_is_never_trained_nor_read_as_a_result(tmp_path):
     assert record.read(rejected).rejected.startswith("gflops ") and not record.is_trained(rejected)
     assert record.trained(study) == [] and pareto.front(study) == []
     stream = io.StringIO()
-    Progress(3, stream=stream)(study, rejected)
+    Progress(3, GFLOPS_AT_64, stream=stream)(study, rejected)
     assert "not trained, rejected: gflops" in stream.getvalue()
     for _ in range(2):  # the same candidate without the limit: trained once (not the rejected one's twin), then reused
         study.enqueue_trial(baseline)
@@ -106,10 +129,15 @@ def test_a_study_stored_before_the_typed_records_still_reads(tmp_path, capsys, m
     config = load_config(path)
     url = f"sqlite:///{tmp_path / 'old.db'}"
     study, _ = create_or_continue(config, open_storage(url), "old")
+    stored = config.to_dict()  # as studies made before the cost section and search.objectives stored it
+    del stored["cost"], stored["search"]["objectives"], stored["constraints"]["max_latency_ms"]
+    study.set_user_attr(CONFIG_ATTR, stored)
     space = SearchSpace(config)
     study.add_trial(_old_trial(space, 32, rejected=True))
     study.add_trial(_old_trial(space, 32, rejected=False))
+    capsys.readouterr()
     assert main(["pareto", "--storage", url, "--study", "old", "--json", "front.json"]) == 0
+    assert "GFLOPs@32" in capsys.readouterr().out  # its GFLOPs were counted at the proxy's size, and say so
     assert [row["trial"] for row in json.loads((tmp_path / "front.json").read_text())] == [1]
     assert main(["export", "--storage", url, "--study", "old", "--trial", "1", "-o", "best.yaml"]) == 0
     exported = yaml.safe_load((tmp_path / "best.yaml").read_text())

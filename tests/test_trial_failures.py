@@ -12,6 +12,7 @@ from shapenas.config import config_from_dict
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job, ProxyResult, ProxyTrainer
 from shapenas.search.objective import Objective
 from shapenas.spaces import SearchSpace
+from tests.helpers import GFLOPS_AT_64
 
 
 def _baseline_job(tmp_path):
@@ -58,7 +59,7 @@ def test_failed_trial_keeps_its_reason_and_the_study_goes_on(tmp_path):
         {"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}, "search": {"presets": ["baseline"]}}
     )
     space = SearchSpace(config)
-    objective = Objective(space, CostEvaluator(64), FailsFirst(), config.constraints, tmp_path)
+    objective = Objective(space, GFLOPS_AT_64, CostEvaluator(64), FailsFirst(), config.constraints, tmp_path)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(objective, n_trials=3, catch=(EvaluationFailed,))
     states = [t.state for t in study.trials]
@@ -109,7 +110,7 @@ class Broken(Evaluator[ProxyResult]):
 
 def test_an_unexpected_error_keeps_its_traceback_and_the_trial_keeps_why(tmp_path):
     config = config_from_dict({"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}})
-    objective = Objective(SearchSpace(config), CostEvaluator(64), Broken(), config.constraints, tmp_path)
+    objective = Objective(SearchSpace(config), GFLOPS_AT_64, CostEvaluator(64), Broken(), config.constraints, tmp_path)
     study = optuna.create_study(directions=["maximize", "minimize"])
     with pytest.raises(ZeroDivisionError, match="a bug in an evaluator"):
         study.optimize(objective, n_trials=1, catch=(EvaluationFailed,))

@@ -58,13 +58,15 @@ def run_dir(study_name: str) -> Path:
     return RUN_ROOT / study_name
 
 
-def print_front(study) -> None:
+def print_front(study, config) -> None:
     """The study's Pareto front as a table on stdout: what `search`, `resume` and `worker` end with."""
     from shapenas.search import pareto
+    from shapenas.search.objectives import Objectives
 
-    rows = pareto.front(study)
-    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, GFLOPs down")
-    print(pareto.table(rows) if rows else "(no trained trials yet)")
+    rows, objectives = pareto.front(study), Objectives.of(config)
+    costs = " and ".join(objectives.names[1:])
+    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, {costs} down")
+    print(pareto.table(rows, objectives) if rows else "(no trained trials yet)")
 
 
 def add_artifacts_argument(parser: argparse.ArgumentParser) -> None:

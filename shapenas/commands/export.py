@@ -9,8 +9,38 @@ from shapenas.commands.common import add_artifacts_argument, add_study_arguments
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
 
+# `export --max-gflops X --max-latency-ms Y`: the budget options, the front row field each limits, and its unit
+_BUDGETS = {"max_gflops": ("gflops", "GFLOPs"), "max_latency_ms": ("latency_ms", "ms")}
 
-def _pick(study, args: argparse.Namespace):
+
+def _check_one_way(args: argparse.Namespace) -> None:
+    """Exactly one way of picking: --trial, --knee, or the budgets (--max-gflops and/or --max-latency-ms)."""
+    ways = [args.trial is not None, args.knee is not None, any(getattr(args, b) is not None for b in _BUDGETS)]
+    if sum(ways) != 1:
+        raise UserError(
+            "export: pick the trial one way: --trial N, --knee [gflops|latency], or --max-gflops X and/or "
+            f"--max-latency-ms X (got {sum(ways)} ways)"
+        )
+
+
+def _within_budgets(rows, args: argparse.Namespace):
+    """The front rows within every budget given; `UserError` naming the budget that nothing meets."""
+    for option, (field, unit) in _BUDGETS.items():
+        limit = getattr(args, option)
+        if limit is None:
+            continue
+        flag = "--" + option.replace("_", "-")
+        measured = [getattr(r, field) for r in rows if getattr(r, field) is not None]
+        if not measured:
+            raise UserError(f"{flag} {limit:g}: the study measured no latency (see cost and search.objectives)")
+        fitting = [r for r in rows if getattr(r, field) is not None and getattr(r, field) <= limit]
+        if not fitting:
+            raise UserError(f"{flag} {limit:g}: no front trial fits (the smallest has {min(measured):.3f} {unit})")
+        rows = fitting
+    return rows
+
+
+def _pick(study, objectives, args: argparse.Namespace):
     from shapenas.search import pareto, record
 
     if args.trial is not None:
@@ -21,14 +51,14 @@ def _pick(study, args: argparse.Namespace):
     rows = pareto.front(study)
     if not rows:
         raise UserError(f"study {study.study_name!r} has an empty Pareto front: nothing to export")
-    if args.knee:
-        return study.trials[pareto.knee(rows).trial]
-    fitting = [r for r in rows if r.gflops <= args.max_gflops]
-    if not fitting:
-        raise UserError(
-            f"--max-gflops {args.max_gflops:g}: no front trial fits (the smallest has {rows[0].gflops:.3f})"
-        )
-    return study.trials[max(fitting, key=lambda r: r.map50_95).trial]
+    if args.knee is not None:
+        cost = args.knee or objectives.costs[0]
+        if cost not in objectives.costs:
+            raise UserError(
+                f"--knee {cost}: not an objective of study {study.study_name!r} ({', '.join(objectives.costs)})"
+            )
+        return study.trials[pareto.knee(rows, cost).trial]
+    return study.trials[max(_within_budgets(rows, args), key=lambda r: (r.map50_95, -r.trial)).trial]
 
 
 def _check_recorded_cost(trial, model_yaml: dict, imgsz: int) -> None:
@@ -44,13 +74,24 @@ def _check_recorded_cost(trial, model_yaml: dict, imgsz: int) -> None:
 
 class ExportCommand(Command):
     name = "export"
-    help = "write the model YAML of a trial (by number, by GFLOPs budget, or the front's knee)"
+    help = "write the model YAML of a trial (by number, by GFLOPs / latency budget, or the front's knee)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        which = parser.add_mutually_exclusive_group(required=True)
-        which.add_argument("--trial", type=int, metavar="N", help="this trial")
-        which.add_argument("--max-gflops", type=float, metavar="X", help="the best front trial with GFLOPs <= X")
-        which.add_argument("--knee", action="store_true", help="the front's knee (best trade-off)")
+        parser.add_argument("--trial", type=int, metavar="N", help="this trial")
+        parser.add_argument(
+            "--max-gflops", type=float, metavar="X", help="the best front trial with GFLOPs (at cost.imgsz) <= X"
+        )
+        parser.add_argument(
+            "--max-latency-ms", type=float, metavar="X", help="the best front trial with latency <= X ms (as measured)"
+        )
+        parser.add_argument(
+            "--knee",
+            nargs="?",
+            const="",
+            choices=["", "gflops", "latency"],
+            metavar="gflops|latency",
+            help="the knee (best trade-off) of mAP50-95 against this cost (default: the study's first cost)",
+        )
         parser.add_argument("-o", "--out", required=True, metavar="OUT.yaml", help="model YAML to write")
         parser.add_argument(
             "--weights", metavar="OUT.pt", help="also write the trial's trained weights here (from the artifact store)"
@@ -59,17 +100,20 @@ class ExportCommand(Command):
         add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        from shapenas.search.objectives import Objectives
         from shapenas.search.record import read
         from shapenas.search.trial_files import fetch_weights, has_weights, model_yaml_of
         from shapenas.spaces.yaml_text import model_yaml_text
 
+        _check_one_way(args)
         check_writable(args.out, "-o")
         if args.weights:
             check_writable(args.weights, "--weights")
         study, config = open_existing_study(args)
-        trial = _pick(study, args)
+        objectives = Objectives.of(config)
+        trial = _pick(study, objectives, args)
         model_yaml = model_yaml_of(trial)  # checked: the study may be shared, so its YAML is not trusted
-        _check_recorded_cost(trial, model_yaml, config.proxy.imgsz)
+        _check_recorded_cost(trial, model_yaml, config.cost.imgsz)
         if args.weights and not has_weights(trial):
             raise UserError(f"--weights: trial {trial.number} kept no weights")
         if args.weights:  # first: it is the part that can fail (an unreachable or wrong artifact location)
@@ -77,5 +121,8 @@ class ExportCommand(Command):
             write_atomic(args.weights, lambda path: fetch_weights(store, trial, path), "--weights")
         header = f"shapenas study {study.study_name!r} trial {trial.number}: {read(trial).summary}"
         write_text_atomic(args.out, model_yaml_text(model_yaml, header), "-o")
-        print(f"trial {trial.number}: mAP50-95 {trial.values[0]:.4f}, {trial.values[1]:.3f} GFLOPs -> {args.out}")
+        costs = ", ".join(
+            f"{name} {value:.3f}" for name, value in zip(objectives.names[1:], trial.values[1:], strict=True)
+        )
+        print(f"trial {trial.number}: mAP50-95 {trial.values[0]:.4f}, {costs} -> {args.out}")
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import add_study_arguments, open_existing_study
@@ -10,9 +11,25 @@ from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
 
 
+def _reference_point(text: str | None, objectives) -> list[float] | None:
+    """`--reference-point 0,12.5`: one number per objective; None when not given."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != len(objectives.keys):
+        raise UserError(
+            f"--reference-point: expected {len(objectives.keys)} comma-separated numbers "
+            f"({', '.join(objectives.names)}), got {text!r}"
+        )
+    return values
+
+
 class ParetoCommand(Command):
     name = "pareto"
-    help = "print the Pareto front (mAP50-95 vs GFLOPs) and write CSV / JSON / PNG plots"
+    help = "print the Pareto front (mAP50-95 vs GFLOPs and/or latency) and write CSV / JSON / PNG plots"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_study_arguments(parser)
@@ -20,6 +37,12 @@ class ParetoCommand(Command):
         parser.add_argument("--json", metavar="PATH", help="write the front as JSON")
         parser.add_argument("--plot", metavar="PATH", help="PNG: every trial, the front, the baseline")
         parser.add_argument("--hypervolume-plot", metavar="PATH", help="PNG: hypervolume of the front over trials")
+        parser.add_argument(
+            "--reference-point",
+            metavar="V,V[,V]",
+            help="the hypervolume's reference point, one value per objective in the study's order (default: mAP50-95 "
+            "0 and 1.1 x the worst trained value of each cost)",
+        )
         parser.add_argument(
             "--verified",
             nargs="?",
@@ -31,6 +54,7 @@ class ParetoCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search import pareto, record
+        from shapenas.search.objectives import Objectives
 
         outputs = {
             "--csv": args.csv,
@@ -41,16 +65,18 @@ class ParetoCommand(Command):
         for option, path in outputs.items():
             if path:
                 check_writable(path, option)  # before any work: a bad path costs nothing and writes nothing
-        study, _ = open_existing_study(args)
+        study, config = open_existing_study(args)
+        objectives = Objectives.of(config)
+        reference = _reference_point(args.reference_point, objectives)
         rows = pareto.front(study)
         if not rows:
             raise UserError(f"study {study.study_name!r} has no trained trials yet")
-        print(
-            f"Pareto front of study {study.study_name!r} ({len(rows)} of {len(record.trained(study))} trained trials)"
-        )
-        print(pareto.table(rows))
+        trained = len(record.trained(study))
+        print(f"Pareto front of study {study.study_name!r} ({len(rows)} of {trained} trained trials), ", end="")
+        print(f"objectives {', '.join(objectives.names)}")
+        print(pareto.table(rows, objectives))
         budget = self._print_verified(study, args.verified)
-        self._write(study, rows, args, budget)
+        self._write(study, rows, args, budget, objectives, reference)
         return 0
 
     @staticmethod
@@ -64,7 +90,7 @@ class ParetoCommand(Command):
         return budget
 
     @staticmethod
-    def _write(study, rows, args: argparse.Namespace, budget: str | None) -> None:
+    def _write(study, rows, args: argparse.Namespace, budget: str | None, objectives, reference) -> None:
         from shapenas.search import pareto
         from shapenas.search.plots import plot_front, plot_hypervolume
         from shapenas.search.verify_plot import plot_verified
@@ -78,6 +104,7 @@ class ParetoCommand(Command):
             drawn = verified_rows(study, budget)
             write_atomic(args.plot, lambda path: plot_verified(study, drawn, budget, path), "--plot")
         elif args.plot:
-            write_atomic(args.plot, lambda path: plot_front(study, rows, path), "--plot")
+            write_atomic(args.plot, lambda path: plot_front(study, rows, objectives, path), "--plot")
         if args.hypervolume_plot:
-            write_atomic(args.hypervolume_plot, lambda path: plot_hypervolume(study, path), "--hypervolume-plot")
+            plot = partial(plot_hypervolume, study, reference_point=reference)
+            write_atomic(args.hypervolume_plot, plot, "--hypervolume-plot")

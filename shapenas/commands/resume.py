@@ -51,5 +51,5 @@ class ResumeCommand(Command):
         run_trials(
             study, storage, config, run_dir(study.study_name), total, parent=parent, store=artifact_store(study, args)
         )
-        print_front(study)
+        print_front(study, config)
         return 0

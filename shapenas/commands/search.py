@@ -41,6 +41,7 @@ class SearchCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.config import load_config
+        from shapenas.evaluators import latency_settings
         from shapenas.search.artifacts import LOCATION_ATTR
         from shapenas.search.parent import check_parent_config
         from shapenas.search.runner import enqueue_presets, run_trials
@@ -54,6 +55,8 @@ class SearchCommand(Command):
         data = checked_data(config)
         space = SearchSpace(config)  # validates slot-dependent settings before anything is written
         check_parent_config(config, data)  # a parent checkpoint must be the base's, before a study exists
+        if config.measures_latency:
+            latency_settings(config.cost)  # a CUDA index this machine lacks, before a study exists
         name = args.study or Path(args.config).stem
         storage = open_storage(args.storage, args.heartbeat, retry_seconds=args.storage_retry)
         study, created = create_or_continue(config, storage, name)
@@ -69,5 +72,5 @@ class SearchCommand(Command):
         parent = prepared_parent(study, storage, config, data, args)
         store = artifact_store(study, args)
         run_trials(study, storage, config, run_dir(name), config.search.trials, space, parent, store)
-        print_front(study)
+        print_front(study, config)
         return 0

@@ -51,22 +51,33 @@ def _write_sample(space, proposal, path: Path) -> None:
     print(f"  wrote {path}")
 
 
+def _latency_text(latency) -> str:
+    if latency is None:
+        return ""
+    return f"  latency {latency.latency_ms:.1f} ms ({latency.latency_ratio:.3f} x base, {latency.latency_backend})"
+
+
 def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
-    """Random candidates, proposed and costed exactly as a search trial would be (without the dataset's `nc`)."""
+    """Random candidates, proposed and costed exactly as a search trial would be (without the dataset's `nc`):
+    GFLOPs at `cost.imgsz`, and latency against the base when latency is an objective or a constraint."""
     import optuna
 
     from shapenas.evaluators import CostEvaluator, Job
     from shapenas.search.proposal import akconv_grids, propose
+    from shapenas.search.runner import latency_evaluator
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    imgsz = space.config.proxy.imgsz
+    imgsz = space.config.cost.imgsz
+    timer = latency_evaluator(space.config, space, classes=None)
     for k in range(1, count + 1):
         trial = study.ask()
         proposal = propose(space, trial)
         key = proposal.candidate.key()
-        cost = CostEvaluator(imgsz).evaluate(Job(proposal.model_yaml, out_dir or Path(".")))
-        print(f"\nsample {k}/{count}  key {key}  {cost.gflops:.3f} GFLOPs @{imgsz}  {cost.params:,} params")
+        job = Job(proposal.model_yaml, out_dir or Path("."))
+        cost = CostEvaluator(imgsz).evaluate(job)
+        latency = _latency_text(None if timer is None else timer.evaluate(job))
+        print(f"\nsample {k}/{count}  key {key}  {cost.gflops:.3f} GFLOPs @{imgsz}  {cost.params:,} params{latency}")
         print(f"  {proposal.candidate.summary()}")
         print("  params: " + (" ".join(f"{name}={value}" for name, value in trial.params.items()) or "(none)"))
         for line in _shape_grids(akconv_grids(proposal.candidate)):

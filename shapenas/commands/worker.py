@@ -118,5 +118,5 @@ class WorkerCommand(Command):
                 file=sys.stderr,
             )
             return 1
-        print_front(study)
+        print_front(study, config)
         return 0

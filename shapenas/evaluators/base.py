@@ -2,7 +2,8 @@
 
 The objective stores a result's fields on the trial under the same names (`shapenas.search.record.TrialRecord`), and
 a result's fields are all it relies on: `CostResult` gives the GFLOPs objective and the constraints' inputs,
-`ProxyResult` the mAP50-95 objective and what a twin trial copies.
+`LatencyResult` the latency objective (its ratio to the base) and the latency constraint's input, `ProxyResult` the
+mAP50-95 objective and what a twin trial copies.
 """
 
 from __future__ import annotations
@@ -57,6 +58,20 @@ class CostResult(_Result):
 
     params: int
     gflops: float
+
+
+@dataclass(frozen=True)
+class LatencyResult(_Result):
+    """A candidate's latency against the base model (`shapenas.latency.Latency`, each field prefixed `latency_`)."""
+
+    latency_ms: float
+    latency_ratio: float
+    latency_base_ms: float
+    latency_backend: str
+    latency_device: str
+    latency_threads: int
+    latency_imgsz: int
+    latency_repeats: int
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job
+from shapenas.config_schema import CostConfig
+from shapenas.errors import UserError
+from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job, LatencyResult, checked_model_yaml
 from shapenas.latency import Latency, LatencyMeter, LatencySettings
 from shapenas.ultralytics.build import BuildError, build_model
 
 
-class LatencyEvaluator(Evaluator):
+def latency_settings(cost: CostConfig) -> LatencySettings:
+    """The latency settings of a config's `cost` section; `UserError` for what only this machine can refuse (a CUDA
+    index it does not have)."""
+    try:
+        return LatencySettings(
+            imgsz=cost.imgsz,
+            device=cost.device,
+            backend=cost.latency_backend,
+            repeats=cost.latency_repeats,
+            warmup=cost.latency_warmup,
+            threads=cost.latency_threads,
+        )
+    except ValueError as error:
+        raise UserError(f"cost: {error}") from None
+
+
+class LatencyEvaluator(Evaluator[LatencyResult]):
     """Times each job's model interleaved with `base_yaml`'s (built, fused and, for ONNX Runtime, exported once, on
-    the first job). `evaluate` returns `Latency.attrs()` (`latency_ms`, `latency_ratio`, ...); `measure` the typed
-    `Latency`."""
+    the first job). `evaluate` returns the `LatencyResult` a trial stores; `measure` the `Latency` of a model YAML."""
 
     def __init__(self, base_yaml: dict, settings: LatencySettings):
         self.base_yaml = base_yaml
@@ -28,5 +43,5 @@ class LatencyEvaluator(Evaluator):
             self._meter = LatencyMeter(build_model(self.base_yaml), self.settings)
         return self._meter.measure(model)
 
-    def evaluate(self, job: Job) -> dict[str, Any]:
-        return self.measure(job.model_yaml).attrs()
+    def evaluate(self, job: Job) -> LatencyResult:
+        return LatencyResult(**self.measure(checked_model_yaml(job)).attrs())

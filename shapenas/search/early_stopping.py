@@ -1,8 +1,10 @@
 """Pareto-rank early stopping: Optuna cannot prune multi-objective studies, so this is ours.
 
-At rungs of the proxy budget (fractions of its epochs), each trial records its (mAP50-95 at the rung, GFLOPs). A trial
-whose point falls in the worst fraction by non-dominated rank, among all trials that reached that rung, is stopped
-and marked PRUNED, with the rung stored on it. Nothing is stopped until `min_peers` other trials reached the rung.
+At rungs of the proxy budget (fractions of its epochs), each trial records its mAP50-95 at the rung; its point is that
+mAP with its cost objectives (GFLOPs and/or the latency ratio, measured before training and stored on the trial). A
+trial whose point falls in the worst fraction by non-dominated rank, among all trials that reached that rung, is
+stopped and marked PRUNED, with the rung stored on it. Nothing is stopped until `min_peers` other trials reached the
+rung.
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ import optuna
 
 from shapenas.evaluators.base import EpochMetrics
 from shapenas.search import record
+from shapenas.search.objectives import SPECS, Objectives
+from shapenas.search.pareto import dominates
 
-Point = tuple[float, float]  # (mAP50-95 at the rung: higher is better, GFLOPs: lower is better)
-
-
-def dominates(a: Point, b: Point) -> bool:
-    return a[0] >= b[0] and a[1] <= b[1] and a != b
+Point = tuple[float, ...]  # (mAP50-95 at the rung: higher is better, then each cost: lower is better)
 
 
 def nondominated_ranks(points: list[Point]) -> list[int]:
@@ -42,29 +42,34 @@ def in_worst_fraction(ranks: list[int], index: int, worst: float) -> bool:
 class ParetoRankStopper:
     """Call after each proxy epoch with (trial, epoch, metrics); raises `optuna.TrialPruned` to stop the trial."""
 
-    def __init__(self, epochs: int, rungs: list[float], worst: float, min_peers: int = 3):
+    def __init__(self, epochs: int, rungs: list[float], worst: float, objectives: Objectives, min_peers: int = 3):
         self.rung_epochs = sorted({max(1, round(f * epochs)) for f in rungs} - {epochs})
         self.worst, self.min_peers = worst, min_peers
+        self.cost_fields = [SPECS[key].field for key in objectives.costs]
+        self.cost_names = [objectives.name(key) for key in objectives.costs]
 
-    @staticmethod
-    def _peers(trial: optuna.Trial, epoch: int) -> list[Point]:
+    def _point(self, stored: record.TrialRecord, map50_95: float) -> Point | None:
+        costs = [getattr(stored, field) for field in self.cost_fields]
+        return None if None in costs else (map50_95, *costs)
+
+    def _peers(self, trial: optuna.Trial, epoch: int) -> list[Point]:
         others = (record.read(t) for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number)
-        return [
-            (other.rungs[epoch], other.gflops) for other in others if epoch in other.rungs and other.gflops is not None
-        ]
+        points = (self._point(other, other.rungs[epoch]) for other in others if epoch in other.rungs)
+        return [point for point in points if point is not None]
 
     def __call__(self, trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         if epoch not in self.rung_epochs:
             return
-        mine = (metrics.map50_95, record.read(trial).gflops)
-        record.write_rung(trial, epoch, mine[0])
+        mine = self._point(record.read(trial), metrics.map50_95)
+        record.write_rung(trial, epoch, metrics.map50_95)
         peers = self._peers(trial, epoch)
-        if len(peers) < self.min_peers:
+        if mine is None or len(peers) < self.min_peers:
             return
         points = peers + [mine]
         if in_worst_fraction(nondominated_ranks(points), len(points) - 1, self.worst):
             record.write(trial, stopped_at_epoch=epoch)
+            costs = ", ".join(f"{name} {value:.3f}" for name, value in zip(self.cost_names, mine[1:], strict=True))
             raise optuna.TrialPruned(
-                f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {mine[1]:.3f} GFLOPs) in the worst "
+                f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {costs}) in the worst "
                 f"{self.worst:.0%} by Pareto rank of {len(points)} trials"
             )

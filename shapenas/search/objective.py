@@ -1,8 +1,9 @@
-"""One trial: propose a candidate, cost it, check the constraints, then reuse a trained twin's result or train it.
+"""One trial: propose a candidate, cost it (GFLOPs, and latency when asked), check the constraints, then reuse a
+trained twin's result or train it.
 
 Everything a user may want later is stored on the trial (`shapenas.search.record.TrialRecord`): the rendered YAML,
-params, GFLOPs, mAP50-95, mAP50, per-epoch mAP, train seconds, device, the AKConv shapes as grids, and why it failed
-when it did.
+params, GFLOPs, latency, mAP50-95, mAP50, per-epoch mAP, train seconds, device, the AKConv shapes as grids, and why it
+failed when it did.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from optuna.trial import TrialState
 
 from shapenas.config_schema import ConstraintsConfig
 from shapenas.errors import first_line
-from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, ProxyResult
+from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, LatencyResult, ProxyResult
 from shapenas.search import orphans, record
 from shapenas.search.coordination import wait_for_earlier_twins
+from shapenas.search.objectives import Objectives
 from shapenas.search.proposal import propose
 from shapenas.search.trial_files import upload_trial_files
 from shapenas.spaces import SearchSpace
@@ -25,11 +27,14 @@ from shapenas.ultralytics.build import model_file_stem
 
 
 class Objective:
-    """The objective of a search trial (`shapenas.search.trial_run`); returns (mAP50-95, GFLOPs)."""
+    """The objective of a search trial (`shapenas.search.trial_run`); returns the values of `objectives`: mAP50-95,
+    then GFLOPs and/or the latency ratio. `latency` times each candidate against the base model before training (None:
+    latency is neither an objective nor a constraint)."""
 
     def __init__(
         self,
         space: SearchSpace,
+        objectives: Objectives,
         cost: Evaluator[CostResult],
         proxy: Evaluator[ProxyResult],
         constraints: ConstraintsConfig,
@@ -37,8 +42,9 @@ class Objective:
         on_epoch: Callable[[optuna.Trial, int, EpochMetrics], None] | None = None,
         classes: int | None = None,
         store=None,
+        latency: Evaluator[LatencyResult] | None = None,
     ):
-        self.space, self.cost, self.proxy = space, cost, proxy
+        self.space, self.objectives, self.cost, self.proxy, self.latency = space, objectives, cost, proxy, latency
         self.limits = constraints.limits()
         self.run_dir = Path(run_dir)
         self.on_epoch = on_epoch
@@ -46,7 +52,7 @@ class Objective:
         self.store = store  # an Optuna artifact store for each trial's weights and YAML, or None
         self.model_name = model_file_stem(space.config.base, space.config.scale)
 
-    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         try:
             return self._run(trial)
         except EvaluationFailed as error:
@@ -59,27 +65,36 @@ class Objective:
             record.write(trial, fail_reason=f"{type(error).__name__}: {first_line(error)}")
             raise
 
-    def _run(self, trial: optuna.Trial) -> tuple[float, float]:
+    def _run(self, trial: optuna.Trial) -> tuple[float, ...]:
         proposal = propose(self.space, trial, self.classes)
         record.write(trial, **proposal.record())
-        cost = self.cost.evaluate(self._job(trial, proposal.model_yaml))
-        record.write(trial, **cost.as_attrs())
-        if self._rejected(trial, cost):
-            return record.rejected_values(cost.gflops)
-        return self._reuse_or_train(trial, proposal.candidate.key(), proposal.model_yaml), cost.gflops
+        measured = self._measure(trial, proposal.model_yaml)
+        costs = self.objectives.cost_values({"gflops": measured["gflops"], "latency": measured.get("latency_ratio")})
+        if self._rejected(trial, measured):
+            return record.rejected_values(costs)
+        return self._reuse_or_train(trial, proposal.candidate.key(), proposal.model_yaml), *costs
+
+    def _measure(self, trial: optuna.Trial, model_yaml: dict) -> dict:
+        """Params, GFLOPs and, when asked, latency of the candidate, stored on the trial before any training."""
+        job = self._job(trial, model_yaml)
+        measured = self.cost.evaluate(job).as_attrs()
+        if self.latency is not None:
+            measured.update(self.latency.evaluate(job).as_attrs())
+        record.write(trial, **measured)
+        return measured
 
     def _job(self, trial: optuna.Trial, model_yaml: dict) -> Job:
         hook = None if self.on_epoch is None else (lambda epoch, metrics: self.on_epoch(trial, epoch, metrics))
         return Job(model_yaml, self.run_dir / f"trial_{trial.number:04d}", self.model_name, hook)
 
-    def _rejected(self, trial: optuna.Trial, cost: CostResult) -> bool:
+    def _rejected(self, trial: optuna.Trial, measured: dict) -> bool:
         """Sets Optuna constraints (<= 0 is feasible) and records why a candidate is not trained."""
         over = []
-        for limit, measured in (("max_gflops", cost.gflops), ("max_params", cost.params)):
-            if limit in self.limits:
-                trial.set_constraint(limit, float(measured - self.limits[limit]))
-                if measured > self.limits[limit]:
-                    over.append(f"{limit.removeprefix('max_')} {measured:g} > {limit} {self.limits[limit]:g}")
+        for limit, value in self.limits.items():
+            field = limit.removeprefix("max_")  # max_gflops -> gflops, max_latency_ms -> latency_ms
+            trial.set_constraint(limit, float(measured[field] - value))
+            if measured[field] > value:
+                over.append(f"{field} {measured[field]:g} > {limit} {value:g}")
         if over:
             record.write(trial, rejected="; ".join(over))
         return bool(over)

@@ -1,7 +1,8 @@
-"""The Pareto front of mAP50-95 against GFLOPs: rows, the knee, a table, CSV/JSON files and plots.
+"""The Pareto front of mAP50-95 against the study's costs (GFLOPs, latency): rows, the knee, a table, CSV/JSON files.
 
-The front itself is Optuna's (`study.best_trials`, which drops infeasible trials when constraints are set), of trained
-trials only (`shapenas.search.record.is_trained`: a candidate rejected by a constraint was never trained).
+The front itself is Optuna's (`study.best_trials`, over every objective; it drops infeasible trials when constraints
+are set), of trained trials only (`shapenas.search.record.is_trained`: a candidate rejected by a constraint was never
+trained). GFLOPs and latency are those measured at `cost.imgsz`; latency is in the rows whenever it was measured.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import asdict, dataclass
 import optuna
 
 from shapenas.search import record
+from shapenas.search.objectives import SPECS, Objectives
 
-COLUMNS = ("trial", "map50_95", "map50", "gflops", "params", "summary")
+COLUMNS = ("trial", "map50_95", "map50", "gflops", "params", "latency_ms", "latency_ratio", "summary")
 
 
 @dataclass(frozen=True)
@@ -25,19 +27,35 @@ class FrontRow:
     map50: float
     gflops: float
     params: int
+    latency_ms: float | None  # None: latency was not measured
+    latency_ratio: float | None  # to the base model, timed interleaved with it
     summary: str
+
+    def value(self, key: str) -> float | None:
+        """The row's value of an objective (`map50_95`, `gflops`, `latency`)."""
+        return getattr(self, SPECS[key].field)
 
 
 def _row(trial: optuna.trial.FrozenTrial) -> FrontRow:
     stored = record.read(trial)
     map50 = stored.map50 if stored.map50 is not None else float("nan")
-    return FrontRow(trial.number, trial.values[0], map50, trial.values[1], stored.params or 0, stored.summary)
+    return FrontRow(
+        trial.number,
+        trial.values[0],
+        map50,
+        stored.gflops,
+        stored.params or 0,
+        stored.latency_ms,
+        stored.latency_ratio,
+        stored.summary,
+    )
 
 
 def front(study: optuna.Study) -> list[FrontRow]:
-    """Front rows sorted by GFLOPs; a YAML trained twice (a reused twin) appears once."""
+    """Front rows sorted by their costs (the study's later objectives); a YAML trained twice (a reused twin) appears
+    once."""
     rows, seen = [], set()
-    for trial in sorted(study.best_trials, key=lambda t: (t.values[1], -t.values[0], t.number)):
+    for trial in sorted(study.best_trials, key=lambda t: (t.values[1:], -t.values[0], t.number)):
         key = record.read(trial).key
         if not record.is_trained(trial) or key in seen:
             continue
@@ -46,28 +64,52 @@ def front(study: optuna.Study) -> list[FrontRow]:
     return rows
 
 
-def knee(rows: list[FrontRow]) -> FrontRow:
-    """The front point farthest from the line joining its two ends, both axes scaled to [0, 1]."""
+def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """`a` = (mAP50-95, costs...) is at least as good as `b` everywhere (higher mAP, lower costs), and not equal."""
+    return a[0] >= b[0] and all(x <= y for x, y in zip(a[1:], b[1:], strict=True)) and a != b
+
+
+def pair_front(rows: list[FrontRow], cost: str) -> list[FrontRow]:
+    """The rows no other row beats in both mAP50-95 and `cost` (the front of that pair of objectives), by `cost`."""
+    points = {r.trial: (r.map50_95, r.value(cost)) for r in rows}
+    kept = [r for r in rows if not any(dominates(points[o.trial], points[r.trial]) for o in rows)]
+    return sorted(kept, key=lambda r: (r.value(cost), -r.map50_95, r.trial))
+
+
+def knee(rows: list[FrontRow], cost: str = "gflops") -> FrontRow:
+    """The knee of the front of mAP50-95 against `cost`: the point farthest above the line joining the pair front's
+    two ends, both axes scaled to [0, 1]."""
+    rows = pair_front(rows, cost)
     if len(rows) <= 2:
-        return max(rows, key=lambda r: (r.map50_95, -r.gflops))
+        return max(rows, key=lambda r: (r.map50_95, -r.value(cost)))
     lo, hi = rows[0], rows[-1]
-    g_span = (hi.gflops - lo.gflops) or 1.0
+    c_span = (hi.value(cost) - lo.value(cost)) or 1.0
     m_span = (hi.map50_95 - lo.map50_95) or 1.0
 
     def distance(r: FrontRow) -> float:
-        x, y = (r.gflops - lo.gflops) / g_span, (r.map50_95 - lo.map50_95) / m_span
+        x, y = (r.value(cost) - lo.value(cost)) / c_span, (r.map50_95 - lo.map50_95) / m_span
         return y - x  # above the diagonal from (0, 0) to (1, 1): more mAP than the straight trade-off
 
     return max(rows, key=distance)
 
 
-def table(rows: list[FrontRow]) -> str:
-    lines = [f"{'trial':>5}  {'mAP50-95':>8}  {'mAP50':>6}  {'GFLOPs':>7}  {'params':>9}  choices"]
+def table(rows: list[FrontRow], objectives: Objectives) -> str:
+    """The front as text: every objective, latency in ms and as a ratio to the base whenever it was measured."""
+    latency = any(r.latency_ms is not None for r in rows)
+    gflops = objectives.name("gflops")
+    head = f"{'trial':>5}  {'mAP50-95':>8}  {'mAP50':>6}  {gflops:>11}  {'params':>9}"
+    head += f"  {'latency ms':>10}  {'x base':>6}" if latency else ""
+    lines = [head + "  choices"]
     for r in rows:
-        lines.append(
-            f"{r.trial:>5}  {r.map50_95:>8.4f}  {r.map50:>6.4f}  {r.gflops:>7.3f}  {r.params:>9,}  {r.summary}"
-        )
+        line = f"{r.trial:>5}  {r.map50_95:>8.4f}  {r.map50:>6.4f}  {r.gflops:>11.3f}  {r.params:>9,}"
+        if latency:
+            line += f"  {_number(r.latency_ms, '.1f'):>10}  {_number(r.latency_ratio, '.3f'):>6}"
+        lines.append(f"{line}  {r.summary}")
     return "\n".join(lines)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def to_csv(rows: list[FrontRow]) -> str:

@@ -1,7 +1,13 @@
-"""Plots of a study: every trial with the front highlighted and the baseline marked; hypervolume over trials."""
+"""Plots of a study: every trial with the front highlighted and the baseline marked; hypervolume over trials.
+
+Two objectives make one panel (mAP50-95 against the cost). Three make one panel per pair of objectives, each the
+projection of the same trials, with the members of the three-objective front highlighted (in a projection they need
+not form a curve, so they are not joined).
+"""
 
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +16,7 @@ matplotlib.use("Agg")  # files only: no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
+from shapenas.search.objectives import Objectives  # noqa: E402
 from shapenas.search.pareto import FrontRow  # noqa: E402
 from shapenas.search.record import read, trained  # noqa: E402
 
@@ -18,33 +25,53 @@ def _baseline(study: optuna.Study):
     return next((t for t in trained(study) if read(t).preset == "baseline"), None)
 
 
-def plot_front(study: optuna.Study, rows: list[FrontRow], path: Path) -> None:
+def _panel(ax, study: optuna.Study, rows: list[FrontRow], objectives: Objectives, x: int, y: int) -> None:
+    """Objective `x` against objective `y` (indices into the trials' values)."""
     trials = trained(study)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.scatter([t.values[1] for t in trials], [t.values[0] for t in trials], s=18, c="0.65", label="trials")
-    ax.plot([r.gflops for r in rows], [r.map50_95 for r in rows], "o-", c="tab:blue", label="Pareto front")
-    for r in rows:
-        ax.annotate(str(r.trial), (r.gflops, r.map50_95), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    on_front = {r.trial for r in rows}
+    ax.scatter([t.values[x] for t in trials], [t.values[y] for t in trials], s=18, c="0.65", label="trials")
+    front = [t for t in trials if t.number in on_front]
+    front.sort(key=lambda t: t.values[x])
+    style = "o-" if len(objectives.keys) == 2 else "o"
+    ax.plot([t.values[x] for t in front], [t.values[y] for t in front], style, c="tab:blue", label="Pareto front")
+    for t in front:
+        ax.annotate(str(t.number), (t.values[x], t.values[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     baseline = _baseline(study)
     if baseline is not None:
-        ax.scatter(
-            [baseline.values[1]], [baseline.values[0]], marker="*", s=160, c="tab:red", label="baseline", zorder=3
-        )
-    ax.set_xlabel("GFLOPs (at the proxy image size)")
-    ax.set_ylabel("mAP50-95 (proxy)")
-    ax.set_title(f"study {study.study_name}: {len(trials)} trained trials")
+        point = ([baseline.values[x]], [baseline.values[y]])
+        ax.scatter(*point, marker="*", s=160, c="tab:red", label="baseline", zorder=3)
+    names = objectives.names
+    ax.set_xlabel(names[x] + (" (proxy)" if x == 0 else ""))
+    ax.set_ylabel(names[y] + (" (proxy)" if y == 0 else ""))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+
+
+def plot_front(study: optuna.Study, rows: list[FrontRow], objectives: Objectives, path: Path) -> None:
+    """mAP50-95 against each cost, and the costs against each other when there are two."""
+    pairs = [(x, y) for y, x in combinations(range(len(objectives.keys)), 2)]  # mAP on the y axis, costs on x
+    fig, axes = plt.subplots(1, len(pairs), figsize=(7 * len(pairs), 4.5), dpi=120, squeeze=False)
+    for ax, (x, y) in zip(axes[0], pairs, strict=True):
+        _panel(ax, study, rows, objectives, x, y)
+    axes[0][0].legend(loc="lower right")
+    fig.suptitle(f"study {study.study_name}: {len(trained(study))} trained trials; costs at {objectives.imgsz} px")
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
 
 
-def plot_hypervolume(study: optuna.Study, path: Path) -> None:
-    """Optuna's hypervolume history; reference point: mAP 0 and 1.1 x the largest GFLOPs trained."""
+def default_reference_point(study: optuna.Study) -> list[float]:
+    """mAP50-95 0, and 1.1 x the worst value of each cost among the trained trials."""
     trials = trained(study)
-    worst_gflops = max(t.values[1] for t in trials) * 1.1
-    ax = optuna.visualization.matplotlib.plot_hypervolume_history(study, reference_point=[0.0, worst_gflops])
+    costs = range(1, len(study.directions))
+    return [0.0, *(1.1 * max(t.values[i] for t in trials) for i in costs)]
+
+
+def plot_hypervolume(study: optuna.Study, path: Path, reference_point: list[float] | None = None) -> None:
+    """Optuna's hypervolume history, against `reference_point` (one value per objective; default
+    `default_reference_point`)."""
+    reference = reference_point or default_reference_point(study)
+    ax = optuna.visualization.matplotlib.plot_hypervolume_history(study, reference_point=reference)
+    ax.set_title(f"{ax.get_title()}\nreference point: " + ", ".join(f"{value:g}" for value in reference), fontsize=9)
     ax.figure.set_size_inches(7, 4)
     ax.figure.tight_layout()
     ax.figure.savefig(path, format="png", dpi=120)

@@ -39,11 +39,16 @@ class Proposal:
         return {**fields, "akconv_shapes": grids} if grids else fields
 
 
-def propose(space: SearchSpace, trial: optuna.Trial, classes: int | None = None) -> Proposal:
-    """Suggest a candidate from `trial` and render it; `classes` (the dataset's) replaces the base's `nc`, so the
-    model costed and exported is the one trained."""
-    candidate = space.suggest(trial)
+def render(space: SearchSpace, candidate: Candidate, classes: int | None = None) -> dict:
+    """The candidate's model YAML; `classes` (the dataset's) replaces the base's `nc`, so the model costed and
+    exported is the one trained."""
     model_yaml = space.render(candidate)
     if classes is not None:
         model_yaml["nc"] = classes
-    return Proposal(candidate, model_yaml)
+    return model_yaml
+
+
+def propose(space: SearchSpace, trial: optuna.Trial, classes: int | None = None) -> Proposal:
+    """Suggest a candidate from `trial` and render it (see `render`)."""
+    candidate = space.suggest(trial)
+    return Proposal(candidate, render(space, candidate, classes))

@@ -5,8 +5,9 @@ made before still loads. Writers call `write(trial, name=value)`, which refuses 
 call `read(trial)`. Per-rung early-stopping results are stored as `rung_epoch_<epoch>_map50_95`.
 
 A candidate that breaks a constraint is never trained. It is marked in one way: `rejected` holds why. Optuna still
-needs two values for the finished trial (its constraint values steer the sampler away), so it gets the placeholder
-`rejected_values(gflops)`; no reader may take them for a result: use `is_trained` / `trained`.
+needs values for the finished trial (its constraint values steer the sampler away), so it gets the placeholder
+`rejected_values(costs)`, mAP50-95 0 with its measured costs; no reader may take them for a result: use
+`is_trained` / `trained`.
 
 The study attributes that hold trial results live here too: `orphaned_result:<trial number>` (`OrphanedResult`).
 """
@@ -38,7 +39,16 @@ class TrialRecord:
     akconv_shapes: dict | None = None  # per AKConv layer, its sampled points as an ASCII grid
     # cost (`evaluators.CostResult`)
     params: int | None = None
-    gflops: float | None = None
+    gflops: float | None = None  # at cost.imgsz (at proxy.imgsz in studies made before the cost section)
+    # latency against the base model, when measured (`evaluators.LatencyResult`, `shapenas.latency`)
+    latency_ms: float | None = None
+    latency_ratio: float | None = None  # the objective: median of per-pair ratios to the base
+    latency_base_ms: float | None = None
+    latency_backend: str | None = None
+    latency_device: str | None = None
+    latency_threads: int | None = None
+    latency_imgsz: int | None = None
+    latency_repeats: int | None = None
     # proxy training (`evaluators.ProxyResult`), or copied from a trained twin
     map50_95: float | None = None
     map50: float | None = None
@@ -104,9 +114,9 @@ def from_attrs(stored: dict[str, Any]) -> TrialRecord:
     return TrialRecord(**known, rungs=rungs)
 
 
-def rejected_values(gflops: float) -> tuple[float, float]:
+def rejected_values(costs: tuple[float, ...]) -> tuple[float, ...]:
     """The placeholder objective values of a rejected (never trained) candidate; see the module docstring."""
-    return 0.0, gflops
+    return 0.0, *costs
 
 
 def is_trained(trial: optuna.trial.FrozenTrial) -> bool:

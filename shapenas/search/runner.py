@@ -11,13 +11,22 @@ from optuna.trial import TrialState
 
 from shapenas.config import Config, require_data
 from shapenas.data.check import class_count
-from shapenas.evaluators import CostEvaluator, EpochMetrics, EvaluationFailed, ProxyTrainer
+from shapenas.evaluators import (
+    CostEvaluator,
+    EpochMetrics,
+    EvaluationFailed,
+    LatencyEvaluator,
+    ProxyTrainer,
+    latency_settings,
+)
 from shapenas.search import record
 from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
 from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.heartbeat import fail_dead_trials
 from shapenas.search.objective import Objective
+from shapenas.search.objectives import Objectives
 from shapenas.search.pending import pending_folder, upload_pending
+from shapenas.search.proposal import render
 from shapenas.search.retrying import RetryingStorage
 from shapenas.search.trial_run import run_trial
 from shapenas.spaces import SearchSpace
@@ -32,8 +41,8 @@ def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
 class Progress:
     """One line per event on stderr: trial i of N, each epoch's mAP, the front's size."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream = total, stream
+    def __init__(self, total: int, objectives: Objectives, stream=sys.stderr):
+        self.total, self.objectives, self.stream = total, objectives, stream
         self.started = time.perf_counter()
 
     def _print(self, text: str) -> None:
@@ -42,16 +51,21 @@ class Progress:
     def on_epoch(self, trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         self._print(f"trial {trial.number}: epoch {epoch} mAP50-95 {metrics.map50_95:.4f}")
 
-    @staticmethod
-    def _outcome(trial: optuna.trial.FrozenTrial) -> str:
+    def _costs(self, trial: optuna.trial.FrozenTrial) -> str:
+        names = self.objectives.names[1:]
+        return " ".join(f"{name} {value:.3f}" for name, value in zip(names, trial.values[1:], strict=True))
+
+    def _outcome(self, trial: optuna.trial.FrozenTrial) -> str:
         stored = record.read(trial)
         if trial.state == TrialState.PRUNED:
             return f"stopped early at epoch {stored.stopped_at_epoch or '?'} (Pareto rank)"
         if trial.state != TrialState.COMPLETE:
             return f"{trial.state.name.lower()}: {stored.fail_reason or ''}"
         if stored.rejected is not None:
-            return f"not trained, rejected: {stored.rejected} ({trial.values[1]:.3f} GFLOPs)"
-        outcome = f"mAP50-95 {trial.values[0]:.4f} GFLOPs {trial.values[1]:.3f}"
+            return f"not trained, rejected: {stored.rejected} ({self._costs(trial)})"
+        outcome = f"mAP50-95 {trial.values[0]:.4f} {self._costs(trial)}"
+        if stored.latency_ms is not None:
+            outcome += f" ({stored.latency_ms:.1f} ms)"
         return outcome + (f" (same YAML as trial {stored.reused_from})" if stored.reused_from is not None else "")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -70,7 +84,9 @@ def _epoch_hook(config: Config, progress: Progress, storage: RetryingStorage | N
     search = config.search
     if search.early_stop != "pareto_rank":
         return progress.on_epoch
-    stopper = ParetoRankStopper(config.proxy.epochs, search.early_stop_rungs, search.early_stop_worst)
+    stopper = ParetoRankStopper(
+        config.proxy.epochs, search.early_stop_rungs, search.early_stop_worst, Objectives.of(config)
+    )
 
     def on_epoch(trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         progress.on_epoch(trial, epoch, metrics)
@@ -93,18 +109,28 @@ def make_objective(
     artifact store that keeps each trial's weights and YAML, or None (kept on this machine only); `storage`: the
     study's, whose outages pause early stopping."""
     data = require_data(config)
+    classes = class_count(data)
     inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
-    proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.proxy.imgsz)
+    proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.cost.imgsz)
     return Objective(
         space,
+        Objectives.of(config),
         cost,
         proxy,
         config.constraints,
         run_dir,
         on_epoch=_epoch_hook(config, progress, storage),
-        classes=class_count(data),
+        classes=classes,
         store=store,
+        latency=latency_evaluator(config, space, classes),
     )
+
+
+def latency_evaluator(config: Config, space: SearchSpace, classes: int | None) -> LatencyEvaluator | None:
+    """Times candidates against the base model, when latency is an objective or a constraint (else None)."""
+    if not config.measures_latency:
+        return None
+    return LatencyEvaluator(render(space, space.baseline(), classes), latency_settings(config.cost))
 
 
 def run_trials(
@@ -128,10 +154,10 @@ def run_trials(
     """
     upload_pending(study, storage, pending_folder(run_dir))
     space = SearchSpace(config) if space is None else space
-    progress = Progress(total)
+    progress = Progress(total, Objectives.of(config))
     objective = make_objective(config, space, run_dir, progress, parent, store, storage)
 
-    def within_budget(trial: optuna.Trial) -> tuple[float, float]:
+    def within_budget(trial: optuna.Trial) -> tuple[float, ...]:
         check_budget(trial, total)
         return objective(trial)
 

@@ -1,17 +1,17 @@
-"""Create or load a shapenas study: two objectives, the sampler the config names, the config stored in the study."""
+"""Create or load a shapenas study: the config's objectives (mAP50-95, then GFLOPs and/or latency), the sampler it
+names, the config stored in the study."""
 
 from __future__ import annotations
 
 import optuna
 
-from shapenas.config import Config, config_from_dict, with_defaults
+from shapenas.config import Config, config_from_dict, upgraded, with_defaults
 from shapenas.config_schema import SearchConfig
 from shapenas.errors import UserError
+from shapenas.search.objectives import Objectives
 from shapenas.search.storage import existing_study_names
 
 CONFIG_ATTR = "shapenas_config"
-DIRECTIONS = ["maximize", "minimize"]
-METRIC_NAMES = ["mAP50-95", "GFLOPs"]
 
 
 def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
@@ -42,15 +42,16 @@ def create_or_continue(config: Config, storage, study_name: str) -> tuple[optuna
             raise UserError(
                 f"--study {study_name!r} exists with another config; use `shapenas resume` or a new --study"
             )
+    objectives = Objectives.of(config)
     study = optuna.create_study(
         study_name=study_name,
         storage=storage,
-        directions=DIRECTIONS,
+        directions=objectives.directions,
         sampler=make_sampler(config.search),
         load_if_exists=True,
     )
     if not exists:
-        study.set_metric_names(METRIC_NAMES)
+        study.set_metric_names(objectives.names)
         study.set_user_attr(CONFIG_ATTR, config.to_dict())
     return study, not exists
 
@@ -68,6 +69,6 @@ def load_existing(storage, study_name: str | None) -> tuple[optuna.Study, Config
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
         raise UserError(f"--study {study_name!r}: this study was not made by shapenas")
-    config = config_from_dict(stored)
+    config = config_from_dict(upgraded(stored))
     study.sampler = make_sampler(config.search)
     return study, config

@@ -1,6 +1,6 @@
 """`shapenas pareto --verified --plot F.png`: each verified trial at its proxy and at its verified position (same
 cost, the first objective re-measured), joined by an arrow; the seeds' min-max as an error bar; the verified front.
-Drawn against the study's second objective (GFLOPs); a study with more objectives is drawn in its first two."""
+One panel per cost objective (GFLOPs, latency), each against mAP50-95."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import optuna  # noqa: E402
 from shapenas.search.verify_report import Row, verified_front  # noqa: E402
 
 
-def _draw_trial(ax, row: Row) -> None:
-    x, proxy, mean = row.proxy[1], row.proxy[0], row.verified[0]
+def _draw_trial(ax, row: Row, cost: int) -> None:
+    x, proxy, mean = row.proxy[cost], row.proxy[0], row.verified[0]
     maps = row.seed_maps
     color = "tab:red" if row.is_baseline else "tab:blue"
     ax.scatter([x], [proxy], s=22, facecolors="none", edgecolors=color, zorder=3)
@@ -25,26 +25,35 @@ def _draw_trial(ax, row: Row) -> None:
     ax.annotate(str(row.trial), (x, mean), textcoords="offset points", xytext=(5, 3), fontsize=7)
 
 
-def plot_verified(study: optuna.Study, rows: list[Row], budget_key: str, path: Path) -> None:
-    names = study.metric_names or ["mAP50-95", "GFLOPs"]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+def _panel(ax, study: optuna.Study, rows: list[Row], cost: int, names: list[str]) -> None:
+    """Objective `cost` (an index into the values) on the x axis, mAP50-95 on the y axis."""
     for row in rows:
         if row.verified is not None:
-            _draw_trial(ax, row)
-    front = verified_front(study, rows)
-    ax.plot([r.verified[1] for r in front], [r.verified[0] for r in front], "-", c="tab:green", label="verified front")
+            _draw_trial(ax, row, cost)
+    front = sorted(verified_front(study, rows), key=lambda r: r.verified[cost])
+    xs, ys = [r.verified[cost] for r in front], [r.verified[0] for r in front]
+    ax.plot(xs, ys, "-" if len(names) == 2 else "s", c="tab:green", mfc="none", label="verified front")
+    ax.set_xlabel(names[cost])
+    ax.set_ylabel(f"{names[0]}: proxy, then verified")
+    ax.grid(alpha=0.3)
+
+
+def plot_verified(study: optuna.Study, rows: list[Row], budget_key: str, path: Path) -> None:
+    names = study.metric_names or ["mAP50-95", "GFLOPs"]
+    costs = range(1, len(study.directions))
+    fig, axes = plt.subplots(1, len(costs), figsize=(7 * len(costs), 4.5), dpi=120, squeeze=False)
+    for ax, cost in zip(axes[0], costs, strict=True):
+        _panel(ax, study, rows, cost, names)
+    ax = axes[0][0]
     ax.scatter([], [], s=22, facecolors="none", edgecolors="0.3", label="proxy")
     ax.errorbar([], [], yerr=[], fmt="o", c="0.3", label="verified (mean, seed min-max)")
     ax.scatter([], [], c="tab:red", label="baseline")
+    ax.legend(loc="best", fontsize=8)
     entry = rows[0].entry
-    ax.set_xlabel(names[1])
-    ax.set_ylabel(f"{names[0]}: proxy, then verified")
-    ax.set_title(
-        f"study {study.study_name}\nverified at {entry['epochs']} epochs, {entry['imgsz']} px (budget {budget_key})",
+    fig.suptitle(
+        f"study {study.study_name}: verified at {entry['epochs']} epochs, {entry['imgsz']} px (budget {budget_key})",
         fontsize=10,
     )
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

@@ -130,7 +130,7 @@ def front_lines(study: optuna.Study, rows_: list[Row]) -> list[str]:
     )
     front = verified_front(study, rows_)
     new = [f"trial {r.trial}" for r in front if r.trial not in {r.trial for r in pareto.front(study)}]
-    second = f"verified front, by {(study.metric_names or ['', 'cost'])[1]}: " + ", ".join(
+    second = f"verified front, by {' and '.join((study.metric_names or ['', 'cost'])[1:])}: " + ", ".join(
         f"trial {r.trial}" for r in front
     )
     return [first, second + (f" ({', '.join(new)} not on the proxy's front)" if new else "")]
