@@ -126,3 +126,30 @@ def test_the_report_ranks_marks_real_differences_and_names_overtaken_front_membe
     assert lines[9] == (
         "verified front, by GFLOPs: trial 2, trial 0, trial 3, trial 4 (trial 3, trial 4 not on the proxy's front)"
     )
+
+
+def test_three_objectives_the_report_shows_every_cost_and_keeps_a_faster_trial_on_the_verified_front(tmp_path):
+    """Latency as a third objective: trial 1 is beaten by the baseline in mAP50-95 and GFLOPs once verified, but it
+    is faster, so it stays on the verified front; the table and the plot show both costs."""
+    from shapenas.search.verify_plot import plot_verified
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    study.set_metric_names(["mAP50-95", "GFLOPs@640", "latency/base@640"])
+    budget = verified.Budget(ProxyConfig(**SETTINGS, seed=0))
+    proxy = [(0.20, 8.0, 1.00, "baseline"), (0.25, 8.5, 0.90, "fast"), (0.18, 9.0, 1.20, "slow")]
+    for number, ((value, gflops, ratio, summary), maps) in enumerate(
+        zip(proxy, [(0.40, 0.42), (0.38, 0.40), (0.30, 0.31)], strict=True)
+    ):
+        attrs = {"summary": summary, "key": summary, **({"preset": "baseline"} if summary == "baseline" else {})}
+        study.add_trial(optuna.trial.create_trial(values=[value, gflops, ratio], user_attrs=attrs))
+        study.set_user_attr(verified.attr_name(number), {budget.key: verified.summary(budget.settings(), seeds(*maps))})
+    lines = verify_report.report(study, budget.key).splitlines()
+    assert "GFLOPs@640" in lines[1] and "latency/base@640" in lines[1]
+    rows = {int(line.split()[0]): line.split() for line in lines[2:5]}
+    assert rows[1][1:8] == ["0.2500", "1", "0.3900", "0.0200", "2", "8.500", "0.900"]
+    assert lines[-1] == "verified front, by GFLOPs@640 and latency/base@640: trial 0, trial 1"
+    path = tmp_path / "verified.png"
+    plot_verified(study, verify_report.rows(study, budget.key), budget.key, path)
+    width, height = (int.from_bytes(path.read_bytes()[i : i + 4], "big") for i in (16, 20))
+    assert width > 2 * height  # one panel per cost, side by side

@@ -68,13 +68,14 @@ def table(study: optuna.Study, rows_: list[Row]) -> str:
     names = study.metric_names or [f"objective {i}" for i in range(len(study.directions))]
     baseline = next((r for r in rows_ if r.is_baseline and r.verified is not None), None)
     proxy_ranks, verified_ranks = _rank_text(rows_)
-    others = "".join(f"  {name:>9}" for name in names[1:])
+    widths = [max(9, len(name)) for name in names[1:]]
+    others = "".join(f"  {name:>{width}}" for name, width in zip(names[1:], widths, strict=True))
     lines = [f"trial  proxy mAP  rank  verified mAP   range  rank{others}  vs baseline           choices"]
     for row, p_rank, v_rank in zip(rows_, proxy_ranks, verified_ranks, strict=True):
         mean = "failed" if row.verified is None else f"{row.verified[0]:.4f}"
         spread = row.entry["map50_95_range"]
         spread = "-" if spread is None else f"{spread:.4f}"
-        cost = "".join(f"  {value:>9.3f}" for value in row.proxy[1:])
+        cost = "".join(f"  {value:>{width}.3f}" for value, width in zip(row.proxy[1:], widths, strict=True))
         lines.append(
             f"{row.trial:>5}  {row.proxy[0]:>9.4f}  {p_rank:>4}  {mean:>12}  {spread:>6}  {v_rank or '-':>4}{cost}"
             f"  {_versus(row, baseline):<20}  {row.summary}"
