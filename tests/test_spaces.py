@@ -203,7 +203,7 @@ def test_space_command_samples_and_writes_yamls(tmp_path, capsys):
     out_dir = tmp_path / "out"
     assert main(["space", "configs/quickstart.yaml", "--sample", "3", "--out", str(out_dir), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    imgsz = load_config("configs/quickstart.yaml").proxy.imgsz  # GFLOPs are at the proxy's image size
+    imgsz = load_config("configs/quickstart.yaml").cost.imgsz  # GFLOPs at the deployment size, not the proxy's
     assert out.count(f"GFLOPs @{imgsz}") == 3 and "params:" in out
     files = sorted(out_dir.glob("*.yaml"))
     assert len(files) == 3
