@@ -64,12 +64,6 @@ class Objectives:
     def name(self, key: str) -> str:
         return SPECS[key].label(self.imgsz)
 
-    def index(self, key: str) -> int:
-        """Where `key`'s value sits in a trial's `values`; `KeyError` when the study does not optimise it."""
-        if key not in self.keys:
-            raise KeyError(f"{key} is not an objective of this study ({', '.join(self.keys)})")
-        return self.keys.index(key)
-
     def cost_values(self, measured: dict[str, float | None]) -> tuple[float, ...]:
         """The cost objectives' values, in order, from the measured costs by key (`gflops`, `latency`)."""
         return tuple(measured[key] for key in self.costs)
