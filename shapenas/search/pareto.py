@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import optuna
+from optuna.study import StudyDirection
 
 from shapenas.search import record
 from shapenas.search.objectives import SPECS, Objectives
@@ -64,9 +66,14 @@ def front(study: optuna.Study) -> list[FrontRow]:
     return rows
 
 
-def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    """`a` = (mAP50-95, costs...) is at least as good as `b` everywhere (higher mAP, lower costs), and not equal."""
-    return a[0] >= b[0] and all(x <= y for x, y in zip(a[1:], b[1:], strict=True)) and a != b
+def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[StudyDirection] | None = None) -> bool:
+    """`a` is at least as good as `b` in every objective and better in one. `directions`: Optuna's, one per value;
+    None: a shapenas study's order, mAP50-95 maximised, then every cost minimised."""
+    if directions is None:
+        directions = [StudyDirection.MAXIMIZE] + [StudyDirection.MINIMIZE] * (len(a) - 1)
+    sign = [1 if d == StudyDirection.MAXIMIZE else -1 for d in directions]
+    at_least = all(s * x >= s * y for s, x, y in zip(sign, a, b, strict=True))
+    return at_least and any(s * x > s * y for s, x, y in zip(sign, a, b, strict=True))
 
 
 def pair_front(rows: list[FrontRow], cost: str) -> list[FrontRow]:

@@ -84,13 +84,6 @@ def verdict(trial: dict, baseline: dict) -> str:
     return "real" if difference > trial["map50_95_range"] and difference > baseline["map50_95_range"] else "noise"
 
 
-def dominates(a: list[float], b: list[float], directions: list) -> bool:
-    """`a` is at least as good as `b` in every objective and better in one (directions: Optuna's)."""
-    sign = [1 if d == optuna.study.StudyDirection.MAXIMIZE else -1 for d in directions]
-    at_least = all(s * x >= s * y for s, x, y in zip(sign, a, b, strict=True))
-    return at_least and any(s * x > s * y for s, x, y in zip(sign, a, b, strict=True))
-
-
 def ranks(scores: list[float]) -> list[int]:
     """1 for the highest score; ties share the better rank."""
     return [1 + sum(other > score for other in scores) for score in scores]

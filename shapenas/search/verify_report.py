@@ -106,7 +106,7 @@ def front_members(study: optuna.Study, rows_: list[Row]) -> dict[int, int | None
     found = {}
     for row in scored:
         if row.trial in on_front:
-            by = [o.trial for o in scored if verified.dominates(o.verified, row.verified, study.directions)]
+            by = [o.trial for o in scored if pareto.dominates(o.verified, row.verified, study.directions)]
             found[row.trial] = by[0] if by else None
     return found
 
@@ -114,7 +114,7 @@ def front_members(study: optuna.Study, rows_: list[Row]) -> dict[int, int | None
 def verified_front(study: optuna.Study, rows_: list[Row]) -> list[Row]:
     """The verified rows no other verified row dominates, by cost (the study's second objective)."""
     scored = [r for r in rows_ if r.verified is not None]
-    front = [r for r in scored if not any(verified.dominates(o.verified, r.verified, study.directions) for o in scored)]
+    front = [r for r in scored if not any(pareto.dominates(o.verified, r.verified, study.directions) for o in scored)]
     return sorted(front, key=lambda r: (r.verified[1:], r.trial))
 
 
