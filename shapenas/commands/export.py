@@ -121,8 +121,6 @@ class ExportCommand(Command):
             write_atomic(args.weights, lambda path: fetch_weights(store, trial, path), "--weights")
         header = f"shapenas study {study.study_name!r} trial {trial.number}: {read(trial).summary}"
         write_text_atomic(args.out, model_yaml_text(model_yaml, header), "-o")
-        costs = ", ".join(
-            f"{name} {value:.3f}" for name, value in zip(objectives.names[1:], trial.values[1:], strict=True)
-        )
+        costs = objectives.costs_text(trial.values[1:])
         print(f"trial {trial.number}: mAP50-95 {trial.values[0]:.4f}, {costs} -> {args.out}")
         return 0

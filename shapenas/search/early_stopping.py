@@ -13,7 +13,7 @@ import optuna
 
 from shapenas.evaluators.base import EpochMetrics
 from shapenas.search import record
-from shapenas.search.objectives import SPECS, Objectives
+from shapenas.search.objectives import Objectives
 from shapenas.search.pareto import dominates
 
 Point = tuple[float, ...]  # (mAP50-95 at the rung: higher is better, then each cost: lower is better)
@@ -45,11 +45,10 @@ class ParetoRankStopper:
     def __init__(self, epochs: int, rungs: list[float], worst: float, objectives: Objectives, min_peers: int = 3):
         self.rung_epochs = sorted({max(1, round(f * epochs)) for f in rungs} - {epochs})
         self.worst, self.min_peers = worst, min_peers
-        self.cost_fields = [SPECS[key].field for key in objectives.costs]
-        self.cost_names = [objectives.name(key) for key in objectives.costs]
+        self.objectives = objectives
 
     def _point(self, stored: record.TrialRecord, map50_95: float) -> Point | None:
-        costs = [getattr(stored, field) for field in self.cost_fields]
+        costs = [getattr(stored, field) for field in self.objectives.cost_fields]
         return None if None in costs else (map50_95, *costs)
 
     def _peers(self, trial: optuna.Trial, epoch: int) -> list[Point]:
@@ -68,8 +67,7 @@ class ParetoRankStopper:
         points = peers + [mine]
         if in_worst_fraction(nondominated_ranks(points), len(points) - 1, self.worst):
             record.write(trial, stopped_at_epoch=epoch)
-            costs = ", ".join(f"{name} {value:.3f}" for name, value in zip(self.cost_names, mine[1:], strict=True))
             raise optuna.TrialPruned(
-                f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {costs}) in the worst "
+                f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {self.objectives.costs_text(mine[1:])}) in the worst "
                 f"{self.worst:.0%} by Pareto rank of {len(points)} trials"
             )

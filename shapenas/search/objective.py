@@ -69,7 +69,7 @@ class Objective:
         proposal = propose(self.space, trial, self.classes)
         record.write(trial, **proposal.record())
         measured = self._measure(trial, proposal.model_yaml)
-        costs = self.objectives.cost_values({"gflops": measured["gflops"], "latency": measured.get("latency_ratio")})
+        costs = self.objectives.cost_values(measured)
         if self._rejected(trial, measured):
             return record.rejected_values(costs)
         return self._reuse_or_train(trial, proposal.candidate.key(), proposal.model_yaml), *costs

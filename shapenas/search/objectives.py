@@ -9,6 +9,7 @@ milliseconds: the ratio holds on a shared, noisy machine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shapenas.config import Config
@@ -64,6 +65,15 @@ class Objectives:
     def name(self, key: str) -> str:
         return SPECS[key].label(self.imgsz)
 
-    def cost_values(self, measured: dict[str, float | None]) -> tuple[float, ...]:
-        """The cost objectives' values, in order, from the measured costs by key (`gflops`, `latency`)."""
-        return tuple(measured[key] for key in self.costs)
+    @property
+    def cost_fields(self) -> list[str]:
+        """The `TrialRecord` fields that hold the cost objectives' values, in order."""
+        return [SPECS[key].field for key in self.costs]
+
+    def cost_values(self, measured: dict[str, float]) -> tuple[float, ...]:
+        """The cost objectives' values, in order, from what was measured by record field (`gflops`, `latency_ratio`)."""
+        return tuple(measured[field] for field in self.cost_fields)
+
+    def costs_text(self, values: Sequence[float]) -> str:
+        """The cost objectives' values with their names, e.g. "GFLOPs@640 8.196, latency/base@640 1.017"."""
+        return ", ".join(f"{self.name(key)} {value:.3f}" for key, value in zip(self.costs, values, strict=True))

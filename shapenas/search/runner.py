@@ -51,10 +51,6 @@ class Progress:
     def on_epoch(self, trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         self._print(f"trial {trial.number}: epoch {epoch} mAP50-95 {metrics.map50_95:.4f}")
 
-    def _costs(self, trial: optuna.trial.FrozenTrial) -> str:
-        names = self.objectives.names[1:]
-        return " ".join(f"{name} {value:.3f}" for name, value in zip(names, trial.values[1:], strict=True))
-
     def _outcome(self, trial: optuna.trial.FrozenTrial) -> str:
         stored = record.read(trial)
         if trial.state == TrialState.PRUNED:
@@ -62,8 +58,8 @@ class Progress:
         if trial.state != TrialState.COMPLETE:
             return f"{trial.state.name.lower()}: {stored.fail_reason or ''}"
         if stored.rejected is not None:
-            return f"not trained, rejected: {stored.rejected} ({self._costs(trial)})"
-        outcome = f"mAP50-95 {trial.values[0]:.4f} {self._costs(trial)}"
+            return f"not trained, rejected: {stored.rejected} ({self.objectives.costs_text(trial.values[1:])})"
+        outcome = f"mAP50-95 {trial.values[0]:.4f} {self.objectives.costs_text(trial.values[1:])}"
         if stored.latency_ms is not None:
             outcome += f" ({stored.latency_ms:.1f} ms)"
         return outcome + (f" (same YAML as trial {stored.reused_from})" if stored.reused_from is not None else "")
