@@ -21,22 +21,16 @@ from shapenas.search.pareto import FrontRow  # noqa: E402
 from shapenas.search.record import read, trained  # noqa: E402
 
 
-def _baseline(study: optuna.Study):
-    return next((t for t in trained(study) if read(t).preset == "baseline"), None)
-
-
-def _panel(ax, study: optuna.Study, rows: list[FrontRow], objectives: Objectives, x: int, y: int) -> None:
-    """Objective `x` against objective `y` (indices into the trials' values)."""
-    trials = trained(study)
+def _panel(ax, trials: list, rows: list[FrontRow], objectives: Objectives, x: int, y: int) -> None:
+    """The trained `trials`, objective `x` against objective `y` (indices into their values)."""
     on_front = {r.trial for r in rows}
     ax.scatter([t.values[x] for t in trials], [t.values[y] for t in trials], s=18, c="0.65", label="trials")
-    front = [t for t in trials if t.number in on_front]
-    front.sort(key=lambda t: t.values[x])
+    front = sorted((t for t in trials if t.number in on_front), key=lambda t: t.values[x])
     style = "o-" if len(objectives.keys) == 2 else "o"
     ax.plot([t.values[x] for t in front], [t.values[y] for t in front], style, c="tab:blue", label="Pareto front")
     for t in front:
         ax.annotate(str(t.number), (t.values[x], t.values[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    baseline = _baseline(study)
+    baseline = next((t for t in trials if read(t).preset == "baseline"), None)
     if baseline is not None:
         point = ([baseline.values[x]], [baseline.values[y]])
         ax.scatter(*point, marker="*", s=160, c="tab:red", label="baseline", zorder=3)
@@ -48,12 +42,13 @@ def _panel(ax, study: optuna.Study, rows: list[FrontRow], objectives: Objectives
 
 def plot_front(study: optuna.Study, rows: list[FrontRow], objectives: Objectives, path: Path) -> None:
     """mAP50-95 against each cost, and the costs against each other when there are two."""
+    trials = trained(study)
     pairs = [(x, y) for y, x in combinations(range(len(objectives.keys)), 2)]  # mAP on the y axis, costs on x
     fig, axes = plt.subplots(1, len(pairs), figsize=(7 * len(pairs), 4.5), dpi=120, squeeze=False)
     for ax, (x, y) in zip(axes[0], pairs, strict=True):
-        _panel(ax, study, rows, objectives, x, y)
+        _panel(ax, trials, rows, objectives, x, y)
     axes[0][0].legend(loc="lower right")
-    fig.suptitle(f"study {study.study_name}: {len(trained(study))} trained trials; costs at {objectives.imgsz} px")
+    fig.suptitle(f"study {study.study_name}: {len(trials)} trained trials; costs at {objectives.imgsz} px")
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

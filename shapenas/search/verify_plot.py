@@ -25,12 +25,12 @@ def _draw_trial(ax, row: Row, cost: int) -> None:
     ax.annotate(str(row.trial), (x, mean), textcoords="offset points", xytext=(5, 3), fontsize=7)
 
 
-def _panel(ax, study: optuna.Study, rows: list[Row], cost: int, names: list[str]) -> None:
+def _panel(ax, rows: list[Row], front: list[Row], cost: int, names: list[str]) -> None:
     """Objective `cost` (an index into the values) on the x axis, mAP50-95 on the y axis."""
     for row in rows:
         if row.verified is not None:
             _draw_trial(ax, row, cost)
-    front = sorted(verified_front(study, rows), key=lambda r: r.verified[cost])
+    front = sorted(front, key=lambda r: r.verified[cost])
     xs, ys = [r.verified[cost] for r in front], [r.verified[0] for r in front]
     ax.plot(xs, ys, "-" if len(names) == 2 else "s", c="tab:green", mfc="none", label="verified front")
     ax.set_xlabel(names[cost])
@@ -42,8 +42,9 @@ def plot_verified(study: optuna.Study, rows: list[Row], budget_key: str, path: P
     names = study.metric_names or ["mAP50-95", "GFLOPs"]
     costs = range(1, len(study.directions))
     fig, axes = plt.subplots(1, len(costs), figsize=(7 * len(costs), 4.5), dpi=120, squeeze=False)
+    front = verified_front(study, rows)
     for ax, cost in zip(axes[0], costs, strict=True):
-        _panel(ax, study, rows, cost, names)
+        _panel(ax, rows, front, cost, names)
     ax = axes[0][0]
     ax.scatter([], [], s=22, facecolors="none", edgecolors="0.3", label="proxy")
     ax.errorbar([], [], yerr=[], fmt="o", c="0.3", label="verified (mean, seed min-max)")
