@@ -26,6 +26,7 @@ from shapenas.errors import UserError
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
 from shapenas.spaces import SearchSpace
+from tests.voc_fixtures import broken_vocs
 from tests.worker_helpers import snapshot
 
 CONFIG = {
@@ -105,6 +106,7 @@ def world(tmp_path_factory, tiny_data):
         _config(folder, name, path)
     _config(folder, "missing_data", folder / "nowhere" / "data.yaml")
     _config(folder, "other", tiny_data, trials=5, seed=7)
+    broken_vocs(folder)
     return {"dir": folder, "db": sqlite, "journal": journal, "out": str(folder / "out.yaml")}
 
 
@@ -258,6 +260,16 @@ BAD_INPUT = [
         "search {dir}/listed.yaml --storage {db}",
         ["data: image", "missing.png' is missing"],
     ),
+    # importing a Pascal VOC folder
+    ("voc-not-a-voc-folder", "data voc {dir}/not_voc {dir}/imported", ["not_voc: not a Pascal VOC folder"]),
+    ("voc-xml-without-size", "data voc {dir}/voc_sizeless {dir}/imported", ["c.xml: no <size> with a width"]),
+    ("voc-image-missing", "data voc {dir}/voc_no_image {dir}/imported", ["image 'b' is listed", "missing from"]),
+    (
+        "voc-class-outside-classes",
+        "data voc {dir}/voc_good {dir}/imported --classes cat,dog",
+        ["--classes 'cat,dog': the annotations also name 'bird'"],
+    ),
+    ("voc-out-holds-other-data", "data voc {dir}/voc_good {dir}/occupied", ["occupied: is not empty", "no VOC import"]),
 ]
 SUBPROCESS_CASES = {
     "postgres-closed-port",
@@ -300,7 +312,7 @@ def test_table_covers_every_command_that_works_on_a_study():
     assert len(BAD_INPUT) >= 20 and len({case[0] for case in BAD_INPUT}) == len(BAD_INPUT)
     covered = {command.split()[0] for _, command, _ in BAD_INPUT}
     # `space` has its own table (test_config.py), `data synth` its own cases (test_synth_data.py)
-    assert covered == {command.name for command in COMMANDS} - {"space", "data"}
+    assert covered == {command.name for command in COMMANDS} - {"space"}
 
 
 @pytest.mark.parametrize("case_id,command,expected", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
