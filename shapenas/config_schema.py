@@ -113,6 +113,9 @@ class ProxyConfig(Section):
     parent: str = setting("train", checks.text)
     parent_epochs: int = setting(10, checks.integer(1))
     parent_args: dict[str, Any] = setting({}, checks.train_args)
+    # BatchNorm's running statistics in the fine-tune: `train` updates them (Ultralytics' way), `frozen` keeps the
+    # inherited ones, so a few augmented batches do not replace half of what the parent learnt
+    bn: str = setting("train", checks.one_of("train", "frozen"))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ silent (`shapenas.search.claims`)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import subprocess
 import sys
@@ -111,6 +112,8 @@ def test_a_trained_parent_is_made_once_for_two_workers_and_reused_on_resume(tmp_
     logs = [(folder / "worker.log").read_text() for folder in folders]
     assert [w.returncode for w in workers] == [0, 0], logs
     assert sum("parent: training" in log for log in logs) == 1
+    # the maker says how the parent's training goes, one line per epoch with the elapsed time (1 epoch here)
+    assert sum(bool(re.search(r"^\[ *\d+s\] parent: epoch 1/1 mAP50-95 \d", log, re.M)) for log in logs) == 1
     study = load(storage, "tiny")
     assert study.user_attrs["parent"]["source"] == "train"
     companion = optuna.load_study(study_name="tiny:shapenas-parent", storage=open_storage(storage, create=False))

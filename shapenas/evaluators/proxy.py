@@ -29,7 +29,7 @@ from shapenas.evaluators.base import (
 from shapenas.spaces.yaml_text import model_yaml_text
 from shapenas.ultralytics import trainer as trainers
 from shapenas.ultralytics.build import BuildError, yolo_model
-from shapenas.ultralytics.callbacks import add_temperature_schedule
+from shapenas.ultralytics.callbacks import add_frozen_batchnorm, add_temperature_schedule
 from shapenas.ultralytics.metrics import box_map
 
 _CUDA_OOM_MARKERS = ("CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
@@ -150,6 +150,8 @@ class ProxyTrainer(Evaluator[ProxyResult]):
         recorder = _EpochRecorder(job)
         recorder.register(model)
         add_temperature_schedule(model, share=self.odconv_anneal_share)
+        if self.proxy.bn == "frozen":
+            add_frozen_batchnorm(model)
         start = time.perf_counter()
         try:
             model.train(**self.train_args(job.folder, device))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def check_parent_file(path: str, base_model, base_name: str) -> None:
 def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
     """Train the base on `data` for `proxy.parent_epochs` with `proxy.parent_args` (the proxy's size, batch, seed and
     device); returns the checkpoint and a record of it (epochs, mAP50-95, seconds)."""
-    from shapenas.evaluators import Job, ProxyTrainer
+    from shapenas.evaluators import EpochMetrics, Job, ProxyTrainer
     from shapenas.spaces import SearchSpace
     from shapenas.ultralytics.build import model_file_stem
 
@@ -59,9 +60,16 @@ def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
     proxy = dataclasses.replace(config.proxy, init="scratch", epochs=epochs, train_args=config.proxy.parent_args)
     print(f"parent: training {config.base} for {epochs} epochs on the search's data (once per study)", file=sys.stderr)
     name = model_file_stem(config.base, config.scale)
-    result = ProxyTrainer(proxy, data).evaluate(Job(model_yaml, folder / "parent", name))
-    print(f"parent: mAP50-95 {result.map50_95:.4f} after {epochs} epochs", file=sys.stderr)
+    started = time.perf_counter()
+
+    def on_epoch(epoch: int, metrics: EpochMetrics) -> None:
+        elapsed = time.perf_counter() - started
+        print(f"[{elapsed:6.0f}s] parent: epoch {epoch}/{epochs} mAP50-95 {metrics.map50_95:.4f}", file=sys.stderr)
+
+    result = ProxyTrainer(proxy, data).evaluate(Job(model_yaml, folder / "parent", name, on_epoch))
+    print(f"parent: mAP50-95 {result.map50_95:.4f} after {epochs} epochs (its best epoch)", file=sys.stderr)
     record = {"source": "train", "epochs": epochs, "map50_95": result.map50_95, "seconds": result.train_seconds}
+    record["epoch_map50_95"] = result.epoch_map50_95  # the curve's last epochs show the validation's own noise
     return Path(result.weights), record
 
 

@@ -1,4 +1,4 @@
-"""Trainer callbacks: ODConv's temperature schedule.
+"""Trainer callbacks: ODConv's temperature schedule, and BatchNorm statistics held fixed.
 
 The schedule itself (`temperature_at`) is pure and lives with ODConv; this object applies it to every ODConv of the
 model being trained and of its EMA copy, batch by batch, as Ultralytics callbacks.
@@ -7,6 +7,8 @@ model being trained and of its EMA copy, batch by batch, as Ultralytics callback
 from __future__ import annotations
 
 from typing import Any
+
+from torch import nn
 
 from shapenas.modules.odconv import set_temperature, temperature_at
 from shapenas.ultralytics import trainer as trainers
@@ -59,3 +61,17 @@ def add_temperature_schedule(yolo_model: Any, share: float = 0.1) -> Temperature
     schedule = TemperatureSchedule(share=share)
     trainers.add_callbacks(yolo_model, {event: getattr(schedule, event) for event in EVENTS})
     return schedule
+
+
+def _hold_batchnorm_statistics(trainer: Any) -> None:
+    # The trainer puts the model in train mode at every epoch start; eval mode on BatchNorm alone keeps its running
+    # statistics (and normalises with them) while its weight and bias still train.
+    for model in trainers.trained_models(trainer)[:1]:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def add_frozen_batchnorm(yolo_model: Any) -> None:
+    """Keep every BatchNorm's running mean and variance as the model starts training (`proxy.bn: frozen`)."""
+    trainers.add_callbacks(yolo_model, {"on_train_batch_start": _hold_batchnorm_statistics})
