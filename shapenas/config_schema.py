@@ -116,6 +116,9 @@ class ProxyConfig(Section):
     # BatchNorm's running statistics in the fine-tune: `train` updates them (Ultralytics' way), `frozen` keeps the
     # inherited ones, so a few augmented batches do not replace half of what the parent learnt
     bn: str = setting("train", checks.one_of("train", "frozen"))
+    # The baseline's proxy trained with this many more seeds, once per study: the noise every comparison is read
+    # against (`shapenas.search.noise`); 0 turns it off
+    noise_seeds: int = setting(2, checks.integer(0))
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,9 @@ def test_a_users_checkpoint_is_the_parent_of_every_candidate(tmp_path, tiny_data
 
 def test_a_trained_parent_is_made_once_for_two_workers_and_reused_on_resume(tmp_path, tiny_data):
     """Two workers on a journal storage start together, in folders of their own sharing one artifact store: one
-    trains the parent, the other waits and uses it; `resume` later trains no parent."""
-    config = warm_config(tmp_path, tiny_data, 3)
+    trains the parent, the other waits and uses it; the same for the proxy's noise runs (one extra seed of the
+    baseline); `resume` later trains neither."""
+    config = warm_config(tmp_path, tiny_data, 3, noise_seeds=1)
     storage = f"journal:///{tmp_path / 'study.log'}"
     artifacts = str(tmp_path / "artifacts")
     created = cli("search", config, "--storage", storage, "--artifacts", artifacts, "--create-only", cwd=tmp_path)
@@ -112,15 +113,20 @@ def test_a_trained_parent_is_made_once_for_two_workers_and_reused_on_resume(tmp_
     logs = [(folder / "worker.log").read_text() for folder in folders]
     assert [w.returncode for w in workers] == [0, 0], logs
     assert sum("parent: training" in log for log in logs) == 1
+    assert sum("noise: training the baseline's proxy with seed 1" in log for log in logs) == 1
     # the maker says how the parent's training goes, one line per epoch with the elapsed time (1 epoch here)
     assert sum(bool(re.search(r"^\[ *\d+s\] parent: epoch 1/1 mAP50-95 \d", log, re.M)) for log in logs) == 1
     study = load(storage, "tiny")
     assert study.user_attrs["parent"]["source"] == "train"
+    noise = study.user_attrs["proxy_noise"]
+    assert noise["base_seed"] == 0 and list(noise["seeds"]) == ["1"] and 0 <= noise["seeds"]["1"]["map50_95"] <= 1
     companion = optuna.load_study(study_name="tiny:shapenas-parent", storage=open_storage(storage, create=False))
-    assert [t.value for t in companion.get_trials() if t.value == 1.0] == [1.0]  # one maker
+    for job in ("parent", "noise"):  # one maker of each
+        assert [t.value for t in companion.get_trials() if t.user_attrs.get("job") == job and t.value == 1.0] == [1.0]
     resumed = cli("resume", "--storage", storage, "--study", "tiny", "--trials", "4", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "parent: training" not in resumed.stderr
+    assert "parent: training" not in resumed.stderr and "noise: training" not in resumed.stderr
+    assert load(storage, "tiny").user_attrs["proxy_noise"] == noise
     assert len(load(storage, "tiny").get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
 
 

@@ -50,4 +50,5 @@ def test_table_shows_latency_only_when_it_was_measured():
     assert "GFLOPs@640" in plain and "latency" not in plain
     timed = table([_row(0, 0.3, 8.7, 1.25)], Objectives(("map50_95", "latency"), imgsz=640)).splitlines()
     assert "latency ms" in timed[0] and "x base" in timed[0]
-    assert timed[1].split()[:7] == ["0", "0.3000", "0.5000", "8.700", "1,000", "125.0", "1.250"]
+    # "-" in vs baseline: these rows come from no study, so they have no baseline to differ from
+    assert timed[1].split()[:8] == ["0", "0.3000", "-", "0.5000", "8.700", "1,000", "125.0", "1.250"]

@@ -67,6 +67,8 @@ def print_front(study, config) -> None:
     costs = " and ".join(objectives.names[1:])
     print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, {costs} down")
     print(pareto.table(rows, objectives) if rows else "(no trained trials yet)")
+    if rows:
+        print("\n".join(pareto.noise_notes(study, rows)))
 
 
 def add_artifacts_argument(parser: argparse.ArgumentParser) -> None:

@@ -75,6 +75,7 @@ class ParetoCommand(Command):
         print(f"Pareto front of study {study.study_name!r} ({len(rows)} of {trained} trained trials), ", end="")
         print(f"objectives {', '.join(objectives.names)}")
         print(pareto.table(rows, objectives))
+        print("\n".join(pareto.noise_notes(study, rows)))
         budget = self._print_verified(study, args.verified)
         self._write(study, rows, args, budget, objectives, reference)
         return 0

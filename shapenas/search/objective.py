@@ -15,6 +15,8 @@ import optuna
 from optuna.trial import TrialState
 
 from shapenas.config_schema import ConstraintsConfig
+from shapenas.devices import resolve_device
+from shapenas.environment import environment
 from shapenas.errors import first_line
 from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, LatencyResult, ProxyResult
 from shapenas.search import orphans, record
@@ -67,7 +69,8 @@ class Objective:
 
     def _run(self, trial: optuna.Trial) -> tuple[float, ...]:
         proposal = propose(self.space, trial, self.classes)
-        record.write(trial, **proposal.record())
+        device = resolve_device(self.space.config.proxy.device)
+        record.write(trial, **proposal.record(), environment=environment(device))
         measured = self._measure(trial, proposal.model_yaml)
         costs = self.objectives.cost_values(measured)
         if self._rejected(trial, measured):

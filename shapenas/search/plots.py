@@ -16,13 +16,15 @@ matplotlib.use("Agg")  # files only: no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
+from shapenas.search.noise import study_noise  # noqa: E402
 from shapenas.search.objectives import Objectives  # noqa: E402
 from shapenas.search.pareto import FrontRow  # noqa: E402
 from shapenas.search.record import read, trained  # noqa: E402
 
 
-def _panel(ax, trials: list, rows: list[FrontRow], objectives: Objectives, x: int, y: int) -> None:
-    """The trained `trials`, objective `x` against objective `y` (indices into their values)."""
+def _panel(ax, trials: list, rows: list[FrontRow], objectives: Objectives, x: int, y: int, band=None) -> None:
+    """The trained `trials`, objective `x` against objective `y` (indices into their values); `band`, the study's
+    noise band, is drawn around the baseline's mAP50-95."""
     on_front = {r.trial for r in rows}
     ax.scatter([t.values[x] for t in trials], [t.values[y] for t in trials], s=18, c="0.65", label="trials")
     front = sorted((t for t in trials if t.number in on_front), key=lambda t: t.values[x])
@@ -34,6 +36,9 @@ def _panel(ax, trials: list, rows: list[FrontRow], objectives: Objectives, x: in
     if baseline is not None:
         point = ([baseline.values[x]], [baseline.values[y]])
         ax.scatter(*point, marker="*", s=160, c="tab:red", label="baseline", zorder=3)
+        if band is not None and y == 0:
+            level = baseline.values[0]
+            ax.axhspan(level - band, level + band, color="tab:red", alpha=0.1, label=f"baseline ± noise ({band:.3f})")
     names = objectives.names
     ax.set_xlabel(names[x] + (" (proxy)" if x == 0 else ""))
     ax.set_ylabel(names[y] + (" (proxy)" if y == 0 else ""))
@@ -45,8 +50,10 @@ def plot_front(study: optuna.Study, rows: list[FrontRow], objectives: Objectives
     trials = trained(study)
     pairs = [(x, y) for y, x in combinations(range(len(objectives.keys)), 2)]  # mAP on the y axis, costs on x
     fig, axes = plt.subplots(1, len(pairs), figsize=(7 * len(pairs), 4.5), dpi=120, squeeze=False)
+    noise = study_noise(study)
+    band = None if noise is None else noise.band
     for ax, (x, y) in zip(axes[0], pairs, strict=True):
-        _panel(ax, trials, rows, objectives, x, y)
+        _panel(ax, trials, rows, objectives, x, y, band)
     axes[0][0].legend(loc="lower right")
     fig.suptitle(f"study {study.study_name}: {len(trials)} trained trials; costs at {objectives.imgsz} px")
     fig.tight_layout()

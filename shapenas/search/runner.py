@@ -11,6 +11,8 @@ from optuna.trial import TrialState
 
 from shapenas.config import Config, require_data
 from shapenas.data.check import class_count
+from shapenas.devices import resolve_device
+from shapenas.environment import environment, note_differences
 from shapenas.evaluators import (
     CostEvaluator,
     EpochMetrics,
@@ -23,6 +25,7 @@ from shapenas.search import record
 from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
 from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.heartbeat import fail_dead_trials
+from shapenas.search.noise import ensure_noise, study_noise
 from shapenas.search.objective import Objective
 from shapenas.search.objectives import Objectives
 from shapenas.search.pending import pending_folder, upload_pending
@@ -66,10 +69,13 @@ class Progress:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done, front = finished_count(study), len(study.best_trials)
-        summary = record.read(trial).summary
+        stored = record.read(trial)
         self._print(
-            f"trial {trial.number} ({done}/{self.total} done) {summary}: {self._outcome(trial)}; front size {front}"
+            f"trial {trial.number} ({done}/{self.total} done) {stored.summary}: {self._outcome(trial)}; "
+            f"front size {front}"
         )
+        if stored.preset == "baseline" and record.is_trained(trial) and (noise := study_noise(study)) is not None:
+            self._print(noise.describe())  # the baseline trial is the noise figure's last sample
 
 
 def _epoch_hook(config: Config, progress: Progress, storage: RetryingStorage | None):
@@ -149,6 +155,8 @@ def run_trials(
     store, keeps each trained trial's weights and YAML for every machine (None: on this machine only).
     """
     upload_pending(study, storage, pending_folder(run_dir))
+    note_differences(environment(resolve_device(config.proxy.device)), study.user_attrs, study.study_name)
+    ensure_noise(study, storage, config, require_data(config), run_dir, parent)
     space = SearchSpace(config) if space is None else space
     progress = Progress(total, Objectives.of(config))
     objective = make_objective(config, space, run_dir, progress, parent, store, storage)

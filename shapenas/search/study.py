@@ -7,6 +7,8 @@ import optuna
 
 from shapenas.config import Config, config_from_dict, upgraded, with_defaults
 from shapenas.config_schema import SearchConfig
+from shapenas.devices import resolve_device
+from shapenas.environment import ENVIRONMENT_ATTR, environment
 from shapenas.errors import UserError
 from shapenas.search.objectives import Objectives
 from shapenas.search.storage import existing_study_names
@@ -53,6 +55,7 @@ def create_or_continue(config: Config, storage, study_name: str) -> tuple[optuna
     if not exists:
         study.set_metric_names(objectives.names)
         study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        study.set_user_attr(ENVIRONMENT_ATTR, environment(resolve_device(config.proxy.device)))
     return study, not exists
 
 

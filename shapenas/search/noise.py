@@ -1,0 +1,137 @@
+"""The proxy's own noise in a study: the baseline fine-tuned again with `proxy.noise_seeds` more seeds, once.
+
+On real images one candidate's proxy score moves by 0.01-0.14 mAP50-95 between seeds, more than most differences
+between candidates, so a difference means nothing until it is read against this. After the parent, the one process
+that claims the job `noise` (in the parent's companion study, `shapenas.search.claims`) trains the baseline at seeds
+`proxy.seed + 1 ..`; the study keeps the runs as its attribute `proxy_noise`; workers, resume and the tables read it.
+The baseline trial (seed `proxy.seed`) is one more sample once it has trained.
+
+The figure: `sd`, the sample standard deviation of the baseline's proxy scores over its seeds. A difference between
+two single proxy runs has standard deviation sd x sqrt(2), so `band` = 1.96 x sqrt(2) x sd is the half-width within
+which two runs' difference is a tie at 95%. From 3 seeds sd is itself rough (its 95% interval is about 0.5x to 6x),
+and approximately initialised candidates swing more than the baseline (BENCHMARKS.md): the band is the least noise a
+comparison carries, not a test. `shapenas verify` gives the test (paired seeds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import sys
+from dataclasses import dataclass
+
+import optuna
+
+from shapenas.search import record
+
+NOISE_ATTR = "proxy_noise"
+NOISE_JOB = "noise"
+Z_95 = 1.959964  # the normal distribution's 97.5% quantile
+
+
+@dataclass(frozen=True)
+class ProxyNoise:
+    """The baseline's proxy mAP50-95 by seed: the noise runs, and the baseline trial once trained."""
+
+    scores: dict[int, float]
+
+    @property
+    def sd(self) -> float | None:
+        values = list(self.scores.values())
+        return statistics.stdev(values) if len(values) >= 2 else None
+
+    @property
+    def band(self) -> float | None:
+        """Half-width of the 95% band of a difference between two single proxy runs."""
+        return None if self.sd is None else Z_95 * math.sqrt(2) * self.sd
+
+    def is_tie(self, difference: float) -> bool | None:
+        return None if self.band is None else abs(difference) <= self.band
+
+    def describe(self) -> str:
+        runs = ", ".join(f"{self.scores[seed]:.4f}" for seed in sorted(self.scores))
+        seeds = f"the baseline's proxy mAP50-95 over seeds {', '.join(map(str, sorted(self.scores)))}: {runs}"
+        if self.sd is None:
+            return f"proxy noise: {seeds} (one seed: no noise figure yet)"
+        return f"proxy noise: {seeds}; sd {self.sd:.4f}, so differences within ±{self.band:.4f} are ties (95%)"
+
+
+def baseline_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    return next((t for t in record.trained(study) if record.read(t).preset == "baseline"), None)
+
+
+def study_noise(study: optuna.Study) -> ProxyNoise | None:
+    """The study's noise figure from its noise runs and its baseline trial; None when it has no noise runs."""
+    runs = study.user_attrs.get(NOISE_ATTR)
+    if not isinstance(runs, dict):
+        return None
+    scores = {int(seed): run["map50_95"] for seed, run in runs.get("seeds", {}).items() if "map50_95" in run}
+    baseline = baseline_trial(study)
+    if baseline is not None and runs.get("base_seed") is not None:
+        scores[int(runs["base_seed"])] = baseline.values[0]
+    return ProxyNoise(scores) if scores else None
+
+
+def cannot_rank_line(noise: ProxyNoise | None, scores: list[float]) -> str | None:
+    """One line when the noise band is wider than the spread of the trained trials' proxy mAP50-95."""
+    if noise is None or noise.band is None or len(scores) < 2:
+        return None
+    spread = max(scores) - min(scores)
+    if noise.band <= spread:
+        return None
+    return (
+        f"the proxy's noise band (±{noise.band:.4f}) is wider than the spread of the trained trials' mAP50-95 "
+        f"({spread:.4f}): the proxy cannot rank these candidates here; verify with seeds or raise proxy.epochs"
+    )
+
+
+def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_seconds: float = 30):
+    """The study's `ProxyNoise`, its runs made first (once over all processes) if missing; None when
+    `proxy.noise_seeds` is 0. Prints the figure."""
+    if config.proxy.noise_seeds == 0:
+        return None
+    if NOISE_ATTR not in study.user_attrs:
+        from shapenas.search.claims import Claims
+        from shapenas.search.parent import companion_name
+
+        def make() -> dict:
+            runs = train_noise_runs(config, data, folder, parent)
+            study.set_user_attr(NOISE_ATTR, runs)
+            return runs
+
+        def waiting(number: int) -> None:
+            print(f"noise: waiting for another process to measure it (claim {number})", file=sys.stderr, flush=True)
+
+        claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
+        claims.once(NOISE_JOB, make, finished=lambda: study.user_attrs.get(NOISE_ATTR), on_wait=waiting)
+    noise = study_noise(study)
+    if noise is not None:
+        print(noise.describe(), file=sys.stderr, flush=True)
+    return noise
+
+
+def train_noise_runs(config, data: str, folder, parent) -> dict:
+    """The baseline's proxy at seeds `proxy.seed + 1 ..`, as a search trains it: what `proxy_noise` stores."""
+    from shapenas.data.check import class_count
+    from shapenas.devices import resolve_device
+    from shapenas.environment import environment
+    from shapenas.evaluators import EvaluationFailed, Job, ProxyTrainer
+    from shapenas.spaces import SearchSpace
+    from shapenas.ultralytics.build import model_file_stem
+
+    space = SearchSpace(config)
+    model_yaml = {**space.render(space.baseline()), "nc": class_count(data)}
+    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
+    name, runs = model_file_stem(config.base, config.scale), {}
+    for seed in range(config.proxy.seed + 1, config.proxy.seed + 1 + config.proxy.noise_seeds):
+        print(f"noise: training the baseline's proxy with seed {seed}", file=sys.stderr, flush=True)
+        trainer = ProxyTrainer(dataclasses.replace(config.proxy, seed=seed), data, **inherit)
+        try:
+            result = trainer.evaluate(Job(model_yaml, folder / "noise" / f"seed{seed}", name))
+        except EvaluationFailed as error:
+            runs[str(seed)] = {"failed": str(error)}
+            continue
+        runs[str(seed)] = {k: getattr(result, k) for k in ("map50_95", "epoch_map50_95", "train_seconds")}
+    device = resolve_device(config.proxy.device)
+    return {"base_seed": config.proxy.seed, "seeds": runs, "environment": environment(device)}
