@@ -1,6 +1,6 @@
-"""What verify concludes (shapenas.search.verified, verify_report): seed summaries, real-or-noise against the
-baseline, Pareto dominance over the study's objectives, ranks and Kendall's tau (each against a slow reference), and
-the printed comparison on a study whose verified results are known."""
+"""What verify concludes (shapenas.search.verified, verify_report): seed scores and summaries, Pareto dominance over
+the study's objectives, ranks and Kendall's tau (each against a slow reference), and the printed comparison, with the
+paired test against the baseline, on studies whose verified results are known (old entries among them)."""
 
 from __future__ import annotations
 
@@ -34,18 +34,18 @@ def test_summary_is_the_mean_and_the_range_over_the_seeds_that_finished():
     assert failed["map50_95"] is None and failed["map50_95_range"] is None
 
 
-@pytest.mark.parametrize(
-    "trial, baseline, expected",
-    [
-        (seeds(0.50, 0.52), seeds(0.40, 0.43), "real"),  # 0.095 apart, ranges 0.02 and 0.03
-        (seeds(0.44, 0.52), seeds(0.40, 0.43), "noise"),  # 0.065 apart, but the trial's own range is 0.08
-        (seeds(0.45, 0.46), seeds(0.36, 0.46), "noise"),  # 0.045 apart, the baseline's range 0.10
-        (seeds(0.30, 0.31), seeds(0.40, 0.41), "real"),  # worse, for real
-        (seeds(0.9), seeds(0.1), "n/a (1 seed)"),  # one seed: nothing is real
-    ],
-)
-def test_a_difference_is_real_only_when_it_exceeds_both_seed_ranges(trial, baseline, expected):
-    assert verified.verdict(verified.summary(SETTINGS, trial), verified.summary(SETTINGS, baseline)) == expected
+def test_a_seed_scores_its_best_epoch_and_a_failed_or_incomplete_seed_has_no_score(monkeypatch):
+    result = {"map50_95": 0.52, "map50": 0.8, "epoch_map50_95": [0.45, 0.52, 0.50]}
+    old = {"map50_95": 0.41, "map50": 0.7}  # written before epoch curves were kept
+    assert verified.SCORE == "best epoch" and verified.seed_score(result) == 0.52 and verified.seed_score(old) == 0.41
+    assert verified.seed_score({"failed": "loss became nan"}) is None
+    monkeypatch.setattr(verified, "SCORE", "last epoch")
+    assert verified.seed_score(result) == 0.50 and verified.seed_score(old) is None
+    assert verified.seed_scores({"0": result, "1": old, "2": {"failed": "x"}}) == {"0": 0.50}
+    monkeypatch.setattr(verified, "SCORE", "mean of the last 2 epochs")
+    assert verified.seed_score(result) == pytest.approx(0.51)
+    entry = verified.summary(SETTINGS, {0: result, 1: {**result, "epoch_map50_95": [0.4, 0.48]}})
+    assert entry["score"] == "mean of the last 2 epochs" and entry["map50_95"] == pytest.approx(0.475)
 
 
 def _dominates_reference(a, b, directions) -> bool:
@@ -85,8 +85,8 @@ def test_ranks_and_kendall_tau_match_slow_references():
 
 def _study_with_verified_results() -> optuna.Study:
     """Proxy values and verified seeds for five trials: the proxy's front is the baseline, trial 1 and the cheap trial
-    2; after verification the baseline overtakes trial 1, trial 3 from off the front beats the baseline for real, and
-    trial 4 has one seed."""
+    2; after verification the baseline overtakes trial 1 (but not beyond the paired interval), trial 2 is worse, trial
+    3 from off the front is better, and trial 4 has one seed."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.set_metric_names(["mAP50-95", "GFLOPs"])
@@ -97,7 +97,7 @@ def _study_with_verified_results() -> optuna.Study:
         (0.10, 9.0, "off"),
         (0.22, 9.5, "one"),
     ]
-    verified_maps = [(0.40, 0.42), (0.38, 0.40), (0.30, 0.31), (0.47, 0.49), (0.60,)]
+    verified_maps = [(0.40, 0.41, 0.42), (0.38, 0.40, 0.39), (0.30, 0.31, 0.305), (0.47, 0.49, 0.48), (0.60,)]
     budget = verified.Budget(ProxyConfig(**SETTINGS, seed=0))
     for number, ((value, gflops, summary), maps) in enumerate(zip(proxy, verified_maps, strict=True)):
         attrs = {"summary": summary, "key": summary, **({"preset": "baseline"} if summary == "baseline" else {})}
@@ -106,17 +106,29 @@ def _study_with_verified_results() -> optuna.Study:
     return study, budget.key
 
 
-def test_the_report_ranks_marks_real_differences_and_names_overtaken_front_members():
+def test_the_report_ranks_tests_each_trial_against_the_baseline_and_names_overtaken_front_members():
     study, key = _study_with_verified_results()
     lines = verify_report.report(study, key).splitlines()
-    assert lines[0].startswith("every trial verified at 12 epochs, 128 px")
+    assert lines[0] == (
+        f"every trial verified at 12 epochs, 128 px (budget {key}); score: best epoch mAP50-95 of each seed, verified "
+        "mAP = its mean over seeds, range = max - min over seeds; vs baseline: mean difference paired by seed, 95% t "
+        "interval over the seeds both trained (n = 1-3), better/worse only when it excludes 0 and n >= 3"
+    )
     assert lines[1].split()[:7] == ["trial", "proxy", "mAP", "rank", "verified", "mAP", "range"]
     rows = {int(line.split()[0]): line.split() for line in lines[2:7]}
     assert rows[0][1:8] == ["0.2000", "3", "0.4100", "0.0200", "3", "8.000", "baseline"]
-    assert rows[1][1:9] == ["0.2500", "1", "0.3900", "0.0200", "4", "8.500", "-0.0200", "noise"]  # not > 0.02
-    assert rows[2][1:9] == ["0.1500", "4", "0.3050", "0.0100", "5", "7.000", "-0.1050", "real"]
-    assert rows[3][1:9] == ["0.1000", "5", "0.4800", "0.0200", "2", "9.000", "+0.0700", "real"]
-    assert rows[4][1:11] == ["0.2200", "2", "0.6000", "-", "1", "9.500", "+0.1900", "n/a", "(1", "seed)"]
+    # trial 1: differences -0.02, -0.01, -0.03; mean -0.02 +- t(0.975, 2) 4.303 x 0.01 / sqrt(3)
+    assert rows[1][1:11] == ["0.2500", "1", "0.3900", "0.0200", "4", "8.500", "-0.0200", "[-0.0448,", "+0.0048]"] + [
+        "inconclusive"
+    ]
+    assert rows[2][1:11] == ["0.1500", "4", "0.3050", "0.0100", "5", "7.000", "-0.1050", "[-0.1265,", "-0.0835]"] + [
+        "worse"
+    ]
+    assert rows[3][1:11] == ["0.1000", "5", "0.4800", "0.0200", "2", "9.000", "+0.0700", "[+0.0452,", "+0.0948]"] + [
+        "better"
+    ]
+    # one seed, paired with the baseline's seed 0 (0.40), not with its mean
+    assert rows[4][1:11] == ["0.2200", "2", "0.6000", "-", "1", "9.500", "+0.2000", "inconclusive", "(1", "seed)"]
     tau = _tau_b_reference([0.20, 0.25, 0.15, 0.10, 0.22], [0.41, 0.39, 0.305, 0.48, 0.60])
     assert lines[7] == f"Kendall tau between proxy and verified mAP50-95 over 5 verified trials: {tau:.2f}"
     assert lines[8] == (
@@ -153,3 +165,41 @@ def test_three_objectives_the_report_shows_every_cost_and_keeps_a_faster_trial_o
     plot_verified(study, verify_report.rows(study, budget.key), budget.key, path)
     width, height = (int.from_bytes(path.read_bytes()[i : i + 4], "big") for i in (16, 20))
     assert width > 2 * height  # one panel per cost, side by side
+
+
+def _old_entry(*seed_results: dict) -> dict:
+    """An entry as older versions wrote it: no `score`, the mean and range of the best epochs stored beside."""
+    maps = [r["map50_95"] for r in seed_results if "failed" not in r]
+    return {
+        "epochs": 12,
+        "imgsz": 128,
+        "proxy": SETTINGS,
+        "seeds": {str(seed): result for seed, result in enumerate(seed_results)},
+        "spread": "max - min over seeds",
+        "map50_95": sum(maps) / len(maps),
+        "map50": 0.5,
+        "map50_95_range": max(maps) - min(maps),
+    }
+
+
+def test_old_entries_read_with_todays_score_and_a_failed_seed_drops_its_pair(monkeypatch):
+    """The baseline's seed 2 failed, so the trial pairs on seeds 0 and 1 only; the trial's seed 1 has no epoch curve
+    (written before curves were kept), so scoring by the last epoch leaves it out too."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    curve = lambda best, last: {"map50_95": best, "map50": 0.5, "epoch_map50_95": [best - 0.1, best, last]}  # noqa: E731
+    baseline = _old_entry(curve(0.40, 0.38), curve(0.42, 0.41), {"failed": "out of memory"})
+    trial = _old_entry(curve(0.45, 0.44), {"map50_95": 0.47, "map50": 0.5}, curve(0.46, 0.45))
+    for number, (entry, preset) in enumerate([(baseline, "baseline"), (trial, "x")]):
+        attrs = {"summary": preset, "key": preset, "preset": preset}
+        study.add_trial(optuna.trial.create_trial(values=[0.3, 8.0], user_attrs=attrs))
+        study.set_user_attr(verified.attr_name(number), {"old": entry})
+    lines = verify_report.report(study, "old").splitlines()
+    assert "score: best epoch mAP50-95" in lines[0] and "(n = 2)" in lines[0]
+    assert lines[3].split()[3:5] == ["0.4600", "0.0200"]  # the trial's three seeds, ranged
+    assert lines[3].split()[7:10] == ["+0.0500", "inconclusive", "(2"]  # (0.05 + 0.05) / 2, seed 2 unpaired
+    monkeypatch.setattr(verified, "SCORE", "last epoch")
+    lines = verify_report.report(study, "old").splitlines()
+    assert "score: last epoch mAP50-95" in lines[0] and "(n = 1)" in lines[0]
+    assert lines[2].split()[3] == "0.3950" and lines[3].split()[3:5] == ["0.4450", "0.0100"]
+    assert lines[3].split()[7:10] == ["+0.0600", "inconclusive", "(1"]  # seed 0 only: 0.44 - 0.38

@@ -84,6 +84,11 @@ def test_verify_stores_each_trials_seeds_prints_the_table_and_a_second_run_train
         assert fetched.stat().st_size > 0
     rows = [line.split()[0] for line in first.stdout.splitlines() if re.match(r"^\s+\d+\s+\d\.\d{4}\s", line)]
     assert rows == ["0", "1", "2"]
+    assert "--seeds 2: the paired test needs 3 seeds, so every comparison with the baseline will be inconclusive" in (
+        first.stderr
+    )
+    assert "paired by seed, 95% t interval over the seeds both trained (n = 2)" in first.stdout
+    assert first.stdout.count("inconclusive (2 seeds)") == 2 and "score: best epoch" in first.stdout
     assert "Kendall tau between proxy and verified mAP50-95 over 3 verified trials" in first.stdout
     assert "verified members of the proxy's front" in first.stdout
     made = len(claims(storage))
@@ -94,7 +99,7 @@ def test_verify_stores_each_trials_seeds_prints_the_table_and_a_second_run_train
     assert len(claims(storage)) == made  # a job with a result takes no claim
     assert load(storage, STUDY).user_attrs == study.user_attrs
 
-    other = verify(storage, folder, "--trials", "1", "--epochs", "1", "--set", "proxy.imgsz=64")
+    other = verify(storage, folder, "--trials", "1", "--epochs", "1", "--seeds", "1", "--set", "proxy.imgsz=64")
     assert other.returncode == 0, other.stderr[-3000:]
     kept = load(storage, STUDY).user_attrs["verified:1"]
     assert len(kept) == 2 and kept[budget] == study.user_attrs["verified:1"][budget]  # both budgets kept
@@ -108,7 +113,7 @@ def _training_started(folder) -> bool:
 def test_a_verify_killed_mid_training_resumes_and_trains_each_job_once(study_copy):
     storage, folder = study_copy
     args = ["verify", "--storage", storage, "--study", STUDY, "--artifacts", str(folder / "artifacts")]
-    args += ["--heartbeat", "1", "--trials", "1", "--epochs", "8"]
+    args += ["--heartbeat", "1", "--trials", "1", "--epochs", "8", "--seeds", "1"]
     log = open(folder / "killed.log", "w")
     process = subprocess.Popen([*CLI, *args], cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -120,7 +125,7 @@ def test_a_verify_killed_mid_training_resumes_and_trains_each_job_once(study_cop
             os.killpg(process.pid, signal.SIGKILL)
     (killed,) = [c for c in claims(storage) if c.state == TrialState.RUNNING]
 
-    done = verify(storage, folder, "--trials", "1", "--epochs", "8")
+    done = verify(storage, folder, "--trials", "1", "--epochs", "8", "--seeds", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert DONE.search(done.stdout).groups() == ("2", "2")
     after = {c.number: c for c in claims(storage)}

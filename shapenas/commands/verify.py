@@ -4,6 +4,7 @@ whether the proxy's ranking and front hold (see `shapenas.search.verify` and `sh
 from __future__ import annotations
 
 import argparse
+import sys
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
@@ -17,6 +18,7 @@ from shapenas.commands.common import (
     run_dir,
 )
 from shapenas.errors import UserError
+from shapenas.search.paired import MIN_PAIRS as MIN_SEEDS
 
 
 def _trial_numbers(text: str | None) -> list[int] | None:
@@ -35,6 +37,16 @@ def _check_counts(args: argparse.Namespace) -> None:
             raise UserError(f"{option}: expected an integer >= 1, got {value}")
 
 
+def _warn_few_seeds(seeds: int) -> None:
+    """Fewer seeds are allowed (a quick look), but they cannot tell better from worse."""
+    if seeds < MIN_SEEDS:
+        print(
+            f"shapenas verify: --seeds {seeds}: the paired test needs {MIN_SEEDS} seeds, so every comparison with "
+            f"the baseline will be inconclusive",
+            file=sys.stderr,
+        )
+
+
 class VerifyCommand(Command):
     name = "verify"
     help = "train the front (or chosen trials) and the baseline at a higher budget, with seeds; compare with the proxy"
@@ -48,9 +60,10 @@ class VerifyCommand(Command):
         parser.add_argument(
             "--seeds",
             type=int,
-            default=1,
+            default=MIN_SEEDS,
             metavar="K",
-            help="trainings per trial, seeds proxy.seed .. +K-1 (default 1)",
+            help=f"trainings per trial, seeds proxy.seed .. +K-1, paired with the baseline's (default {MIN_SEEDS}: "
+            f"fewer leave every comparison inconclusive)",
         )
         parser.add_argument(
             "--set",
@@ -82,6 +95,7 @@ class VerifyCommand(Command):
         verification = Verification(
             study, storage, config, data, seeds, args.heartbeat, run_dir=folder, parent=parent, store=store
         )
+        _warn_few_seeds(args.seeds)
         print(f"verifying {len(trials)} trials x {len(seeds)} seeds at budget {verification.budget.key}")
         trained = verification.run(trials)
         print(report(study, verification.budget.key))

@@ -4,10 +4,12 @@ Optuna never changes a finished trial (its storages raise `UpdateFinishedTrialEr
 are kept in the study user attribute `verified:<trial number>`: a dict keyed by budget (`Budget.key`), so a trial
 verified at 12 and at 30 epochs keeps both. Each entry holds the budget (`epochs`, `imgsz`, the proxy settings it
 trained with), every seed's result under `seeds`, their mean `map50_95` and `map50`, and the seed spread
-`map50_95_range` (max - min over the seeds; None with one seed).
+`map50_95_range` (max - min over the seeds; None with one seed), scored by `score`. Entries written by older
+versions lack `score` (they are the best epoch) and some seeds lack `epoch_map50_95`; readers recompute from `seeds`.
 
-Real or noise: a trial's difference from the baseline is called real when it is larger than the seed range of the
-trial and larger than the seed range of the baseline. With one seed there is no range, and nothing can be called real.
+One function, `seed_score`, says what a seed scored (`SCORE` names it); the means, the ranges and the paired test
+against the baseline (`shapenas.search.paired`: each seed trains the trial and the baseline, so the differences pair
+by seed) all read it, and the report says which score it is.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from shapenas.config_schema import ProxyConfig
 ATTR_PREFIX = "verified:"
 SPREAD = "max - min over seeds"
 NOT_IN_BUDGET = ("seed", "device", "workers", "cache")  # change how a run is executed, not what it trains
+
+# How a seed's training is scored, by name. Ultralytics keeps the best epoch's checkpoint, but on small real datasets
+# the best of several noisy epochs is biased upward (notes/real_data.md), so the last epochs may be more faithful.
+SCORES = {
+    "best epoch": lambda result: result["map50_95"],
+    "last epoch": lambda result: result["epoch_map50_95"][-1],
+    "mean of the last 2 epochs": lambda result: statistics.fmean(result["epoch_map50_95"][-2:]),
+}
+SCORE = "best epoch"  # the score verify uses: switch it here
 
 
 @dataclass(frozen=True)
@@ -53,19 +64,36 @@ def entries(study: optuna.Study) -> dict[int, dict]:
     return {int(name[len(ATTR_PREFIX) :]): value for name, value in attrs.items() if name.startswith(ATTR_PREFIX)}
 
 
+def seed_score(result: dict) -> float | None:
+    """One seed's score (`SCORE`); None for a failed seed, or an old one without the field the score reads."""
+    if "failed" in result:
+        return None
+    try:
+        return float(SCORES[SCORE](result))
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def seed_scores(seeds: dict) -> dict:
+    """seed -> score of every seed that has one (an entry's `seeds`, or a summary's input)."""
+    scores = {seed: seed_score(result) for seed, result in seeds.items()}
+    return {seed: score for seed, score in scores.items() if score is not None}
+
+
 def summary(settings: dict, seeds: dict[int, dict]) -> dict:
     """The entry for one trial at one budget (`Budget.settings()`) from its seeds' results (failed seeds are kept,
     not averaged)."""
     good = {seed: result for seed, result in seeds.items() if "failed" not in result}
-    maps = [good[seed]["map50_95"] for seed in sorted(good)]
+    maps = list(seed_scores(good).values())
     entry = {
         "epochs": settings["epochs"],
         "imgsz": settings["imgsz"],
         "proxy": settings,
         "seeds": {str(seed): _own(seeds[seed]) for seed in sorted(seeds)},
         "spread": SPREAD,
+        "score": SCORE,
         "map50_95": round(statistics.fmean(maps), 6) if maps else None,
-        "map50": round(statistics.fmean(good[s]["map50"] for s in good), 6) if maps else None,
+        "map50": round(statistics.fmean(good[s]["map50"] for s in good), 6) if good else None,
         "map50_95_range": round(max(maps) - min(maps), 6) if len(maps) > 1 else None,
     }
     return entry
@@ -74,14 +102,6 @@ def summary(settings: dict, seeds: dict[int, dict]) -> dict:
 def _own(result: dict) -> dict:
     """A seed's result without what the entry says once for all seeds."""
     return {k: v for k, v in result.items() if k not in ("trial", "seed", "budget", "proxy")}
-
-
-def verdict(trial: dict, baseline: dict) -> str:
-    """ "real" or "noise" for a trial's difference from the baseline (entries at one budget; see the module doc)."""
-    if trial["map50_95_range"] is None or baseline["map50_95_range"] is None:
-        return "n/a (1 seed)"
-    difference = abs(trial["map50_95"] - baseline["map50_95"])
-    return "real" if difference > trial["map50_95_range"] and difference > baseline["map50_95_range"] else "noise"
 
 
 def ranks(scores: list[float]) -> list[int]:

@@ -7,6 +7,9 @@ is never trained again, so a second run trains nothing and a killed run resumes 
 claim is taken over once its heartbeat goes silent). The per-trial summaries (`shapenas.search.verified`) are
 rebuilt from the claims' results; a process re-reads the results after writing a summary and writes it again if
 another process finished a seed meanwhile, so the last summary written holds every finished seed.
+
+Every trial, the baseline included, trains with the same seeds (`proxy.seed` .. +K-1), so each seed's result pairs
+with the baseline's and the report can test the paired differences (`shapenas.search.paired`).
 """
 
 from __future__ import annotations
@@ -130,7 +133,8 @@ class Verification:
     def _done(self, trial, seed: int, outcome: Outcome, done: int, total: int) -> None:
         result = outcome.result
         how = "trained here" if outcome.worked else "already verified"
-        score = f"failed: {result['failed']}" if "failed" in result else f"mAP50-95 {result['map50_95']:.4f}"
+        value = verified.seed_score(result)
+        score = f"failed: {result.get('failed')}" if value is None else f"{verified.SCORE} mAP50-95 {value:.4f}"
         self._say(f"trial {trial.number} seed {seed} ({done}/{total}): {score} (proxy {trial.values[0]:.4f}), {how}")
 
     def _train(self, trial: optuna.trial.FrozenTrial, seed: int) -> dict:

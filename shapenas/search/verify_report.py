@@ -1,17 +1,20 @@
 """The comparison `shapenas verify` prints (and `shapenas pareto --verified` draws): proxy against verified results.
 
 Written over the study's objectives: the first (mAP50-95) is what verification re-measures; the others (GFLOPs, and
-any later cost objective) are properties of the architecture and carry over unchanged.
+any later cost objective) are properties of the architecture and carry over unchanged. Every verified figure is
+computed from the stored seeds with `verified.seed_score`, so old entries read with today's score; each trial is
+compared with the baseline by the paired test of `shapenas.search.paired`.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import optuna
 
-from shapenas.search import pareto, record, verified
+from shapenas.search import paired, pareto, record, verified
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,21 @@ class Row:
     is_baseline: bool
 
     @property
+    def scores(self) -> dict[str, float]:
+        """seed -> score of every seed that has one."""
+        return verified.seed_scores(self.entry.get("seeds", {}))
+
+    @property
     def seed_maps(self) -> list[float]:
-        return [r["map50_95"] for r in self.entry["seeds"].values() if "failed" not in r]
+        return list(self.scores.values())
+
+
+def _mean(entry: dict) -> float | None:
+    """The mean score over the seeds (the stored mean only for an entry without seeds)."""
+    if "seeds" not in entry:
+        return entry.get("map50_95")
+    scores = verified.seed_scores(entry["seeds"])
+    return statistics.fmean(scores.values()) if scores else None
 
 
 def rows(study: optuna.Study, budget_key: str) -> list[Row]:
@@ -39,7 +55,7 @@ def rows(study: optuna.Study, budget_key: str) -> list[Row]:
             continue
         trial = study.trials[number]
         values = list(trial.values)
-        mean = entry["map50_95"]
+        mean = _mean(entry)
         stored = record.read(trial)
         row_values = None if mean is None else [mean, *values[1:]]
         found.append(Row(number, stored.summary, values, row_values, entry, stored.preset == "baseline"))
@@ -70,15 +86,17 @@ def table(study: optuna.Study, rows_: list[Row]) -> str:
     proxy_ranks, verified_ranks = _rank_text(rows_)
     widths = [max(9, len(name)) for name in names[1:]]
     others = "".join(f"  {name:>{width}}" for name, width in zip(names[1:], widths, strict=True))
-    lines = [f"trial  proxy mAP  rank  verified mAP   range  rank{others}  vs baseline           choices"]
-    for row, p_rank, v_rank in zip(rows_, proxy_ranks, verified_ranks, strict=True):
+    versus = [_versus(row, baseline) for row in rows_]
+    vs_width = max(len("vs baseline"), *map(len, versus))
+    lines = [f"trial  proxy mAP  rank  verified mAP   range  rank{others}  {'vs baseline':<{vs_width}}  choices"]
+    for row, p_rank, v_rank, vs in zip(rows_, proxy_ranks, verified_ranks, versus, strict=True):
         mean = "failed" if row.verified is None else f"{row.verified[0]:.4f}"
-        spread = row.entry["map50_95_range"]
-        spread = "-" if spread is None else f"{spread:.4f}"
+        maps = row.seed_maps
+        spread = f"{max(maps) - min(maps):.4f}" if len(maps) > 1 else "-"
         cost = "".join(f"  {value:>{width}.3f}" for value, width in zip(row.proxy[1:], widths, strict=True))
         lines.append(
             f"{row.trial:>5}  {row.proxy[0]:>9.4f}  {p_rank:>4}  {mean:>12}  {spread:>6}  {v_rank or '-':>4}{cost}"
-            f"  {_versus(row, baseline):<20}  {row.summary}"
+            f"  {vs:<{vs_width}}  {row.summary}"
         )
     return "\n".join(lines)
 
@@ -88,8 +106,7 @@ def _versus(row: Row, baseline: Row | None) -> str:
         return "baseline"
     if baseline is None or row.verified is None:
         return "-"
-    difference = row.verified[0] - baseline.verified[0]
-    return f"{difference:+.4f} {verified.verdict(row.entry, baseline.entry)}"
+    return paired.compare(row.scores, baseline.scores).text()
 
 
 def tau_line(rows_: list[Row]) -> str:
@@ -137,15 +154,31 @@ def front_lines(study: optuna.Study, rows_: list[Row]) -> list[str]:
     return [first, second + (f" ({', '.join(new)} not on the proxy's front)" if new else "")]
 
 
+def _pairs_text(rows_: list[Row]) -> str:
+    """How many seeds pair each trial with the baseline: "3", or "2-3" when some seed failed."""
+    baseline = next((r for r in rows_ if r.is_baseline), None)
+    others = [r for r in rows_ if not r.is_baseline]
+    if baseline is None or not others:
+        return "0"
+    counts = [len(paired.differences(r.scores, baseline.scores)) for r in others]
+    return str(min(counts)) if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+
+
+def head_line(rows_: list[Row], budget_key: str) -> str:
+    """What the table's figures are: the budget, the score, the range and how the paired interval is computed."""
+    first = rows_[0].entry
+    return (
+        f"every trial verified at {first['epochs']} epochs, {first['imgsz']} px (budget {budget_key}); "
+        f"score: {verified.SCORE} mAP50-95 of each seed, verified mAP = its mean over seeds, "
+        f"range = {verified.SPREAD}; "
+        f"vs baseline: mean difference paired by seed, {paired.LEVEL:.0%} {paired.METHOD} interval over the seeds "
+        f"both trained (n = {_pairs_text(rows_)}), better/worse only when it excludes 0 and n >= {paired.MIN_PAIRS}"
+    )
+
+
 def report(study: optuna.Study, budget_key: str) -> str:
     rows_ = rows(study, budget_key)
-    first = rows_[0].entry
-    head = (
-        f"every trial verified at {first['epochs']} epochs, {first['imgsz']} px (budget {budget_key}); "
-        f"mAP50-95 is the mean over seeds, range = {verified.SPREAD}; a difference from the baseline is real when it "
-        f"exceeds both ranges"
-    )
-    return "\n".join([head, table(study, rows_), tau_line(rows_), *front_lines(study, rows_)])
+    return "\n".join([head_line(rows_, budget_key), table(study, rows_), tau_line(rows_), *front_lines(study, rows_)])
 
 
 def pick_budget(study: optuna.Study, wanted: str | None) -> str:
