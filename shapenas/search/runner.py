@@ -20,7 +20,14 @@ from shapenas.evaluators import (
     latency_settings,
 )
 from shapenas.search import record
-from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
+from shapenas.search.coordination import (
+    OverBudget,
+    check_budget,
+    finished_count,
+    is_over_budget,
+    queue_interrupted,
+    wait_for_room,
+)
 from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.heartbeat import fail_dead_trials
 from shapenas.search.objective import Objective
@@ -141,14 +148,16 @@ def run_trials(
 ) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
-    `storage` is the one `study` lives in. Results a process saved while the storage was away (`pending`) are
-    written first. Other processes may work on the same study at the same time: one trial at a time, each within
-    the budget (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials. `space`
-    is the config's search space when the caller built it already (building one builds the base model); `parent`, a
-    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch); `store`, an artifact
-    store, keeps each trained trial's weights and YAML for every machine (None: on this machine only).
+    `storage` is the one `study` lives in. Results saved while the storage was away (`pending`) are written first,
+    and interrupted trials nobody retried are queued again. Other processes may work on the study at the same time,
+    one trial at a time, each within the budget (`shapenas.search.coordination`): the study ends with exactly
+    `total` finished trials. `space`: the config's, when built already (that builds the base model); `parent`: a
+    `shapenas.search.parent.Parent` every candidate starts from (None: from scratch); `store`: an artifact store for
+    each trained trial's weights and YAML (None: on this machine only).
     """
     upload_pending(study, storage, pending_folder(run_dir))
+    for number in queue_interrupted(study):
+        print(f"trial {number} was interrupted: its candidate is queued again", file=sys.stderr)
     space = SearchSpace(config) if space is None else space
     progress = Progress(total, Objectives.of(config))
     objective = make_objective(config, space, run_dir, progress, parent, store, storage)
