@@ -48,8 +48,9 @@ def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
 class Progress:
     """One line per event on stderr: trial i of N, each epoch's mAP, the front's size."""
 
-    def __init__(self, total: int, objectives: Objectives, stream=sys.stderr):
-        self.total, self.objectives, self.stream = total, objectives, stream
+    def __init__(self, total: int, objectives: Objectives, stream=None):
+        self.total, self.objectives = total, objectives
+        self.stream = stream or sys.stderr  # looked up now, not at import: the stderr of this run
         self.started = time.perf_counter()
 
     def _print(self, text: str) -> None:
