@@ -45,6 +45,10 @@ def _train_args(pairs: list[str]) -> dict:
             f"device={spelled}: several GPUs train in an Ultralytics subprocess (DDP) that cannot build "
             f"shapenas modules; give one device"
         )
+    if device is not None:  # a GPU this machine lacks: one line here, not a traceback from the trainer
+        from shapenas.devices import check_device
+
+        check_device(str(device).lower(), key="device")
     return args
 
 
@@ -71,7 +75,7 @@ def _model_from_trial(args: argparse.Namespace) -> tuple[Path, str, str]:
     study, config = open_existing_study(args)
     trial = next((t for t in record.trained(study) if t.number == args.trial), None)
     if trial is None:
-        raise UserError(f"--trial {args.trial}: no trained trial with that number in study {study.study_name!r}")
+        raise UserError(f"--trial {args.trial}: {record.why_untrained(study, args.trial)}")
     text = model_yaml_text(model_yaml_of(trial), f"shapenas study {study.study_name!r} trial {trial.number}")
     folder = run_dir(study.study_name) / "train" / f"trial_{trial.number:04d}"
     return folder / f"{model_file_stem(config.base, config.scale)}.yaml", text, require_data(config)
