@@ -157,7 +157,7 @@ def run_trials(
     each trained trial's weights and YAML (None: on this machine only).
     """
     upload_pending(study, storage, pending_folder(run_dir))
-    print(*(f"trial {n} was interrupted: queued again\n" for n in queue_interrupted(study)), end="", file=sys.stderr)
+    sys.stderr.write("".join(f"trial {n} was interrupted: queued again\n" for n in queue_interrupted(study)))
     space = SearchSpace(config) if space is None else space
     progress = Progress(total, Objectives.of(config))
     objective = make_objective(config, space, run_dir, progress, parent, store, storage)
