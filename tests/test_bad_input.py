@@ -98,6 +98,8 @@ def world(tmp_path_factory, tiny_data):
     storage = open_storage(sqlite)
     done, _ = create_or_continue(config, storage, "done")
     done.add_trial(_trained_looking_trial(SearchSpace(config), config.cost.imgsz))
+    interrupted = {"preset": "baseline", "fail_reason": "interrupted by SIGTERM"}
+    done.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs=interrupted))
     create_or_continue(load_config(_config(folder, "moved", folder / "gone" / "data.yaml")), storage, "moved")
     optuna.create_study(study_name="foreign", storage=storage)
     (folder / "garbage.db").write_bytes(b"this is not an SQLite database" * 100)
@@ -133,6 +135,11 @@ BAD_INPUT = [
     ("sqlite-missing-folder", "pareto --storage sqlite:///{dir}/no/s.db", ["/no'", "does not exist"]),
     ("sqlite-not-a-database", "pareto --storage sqlite:///{dir}/garbage.db", ["garbage.db'", "cannot open"]),
     ("journal-missing", "pareto --storage journal:///{dir}/none.log", ["none.log'", "no journal file"]),
+    (
+        "journal-three-slashes-absolute",  # journal:///tmp/x.log is the relative tmp/x.log, as in sqlite:///
+        "search {dir}/other.yaml --storage journal://{dir}/x.log --create-only",
+        ["folder '{reldir}' does not exist", "use four slashes: journal:///{dir}/x.log"],
+    ),
     ("resume-study-not-found", "resume --storage {db} --study nope", ["--study 'nope': not found", "done"]),
     ("export-study-not-found", EXPORT + " --study nope --knee -o {out}", ["--study 'nope': not found"]),
     ("pareto-study-not-found", "pareto --storage {db} --study nope", ["--study 'nope': not found"]),
@@ -143,7 +150,8 @@ BAD_INPUT = [
     # what to export, where to write
     ("export-empty-front", EXPORT + " --study empty --knee -o {out}", ["'empty' has an empty Pareto front"]),
     ("pareto-nothing-trained", "pareto --storage {db} --study empty", ["'empty' has no trained trials"]),
-    ("export-trial-not-found", EXPORT + " --study done --trial 99 -o {out}", ["--trial 99: no trained trial"]),
+    ("export-trial-not-found", EXPORT + " --study done --trial 99 -o {out}", ["--trial 99: study 'done' has no"]),
+    ("export-trial-failed", EXPORT + " --study done --trial 1 -o {out}", ["--trial 1: trial 1 failed (interrupted by"]),
     ("export-gflops-too-low", EXPORT + " --study done --max-gflops 1e-6 -o {out}", ["--max-gflops 1e-06: no front"]),
     ("export-two-ways", EXPORT + " --study done --knee --trial 0 -o {out}", ["pick the trial one way", "got 2 ways"]),
     ("export-no-way", EXPORT + " --study done -o {out}", ["pick the trial one way", "got 0 ways"]),
@@ -189,7 +197,11 @@ BAD_INPUT = [
     ),
     # verify and train a stored trial
     ("verify-study-not-found", VERIFY + " --study nope --front --epochs 2", ["--study 'nope': not found"]),
-    ("verify-no-baseline", VERIFY + " --study done --front --epochs 2", ["'done' has no trained baseline trial"]),
+    (
+        "verify-baseline-failed",
+        VERIFY + " --study done --front --epochs 2",
+        ["'done' has no trained baseline trial", "baseline trial 1 failed (interrupted by SIGTERM)"],
+    ),
     ("verify-trials-malformed", VERIFY + " --study done --trials 1,x --epochs 2", ["--trials:", "got '1,x'"]),
     ("verify-seeds-zero", VERIFY + " --study done --front --epochs 2 --seeds 0", ["--seeds:", ">= 1, got 0"]),
     ("verify-epochs-zero", VERIFY + " --study done --front --epochs 0", ["--epochs:", ">= 1, got 0"]),
@@ -200,7 +212,9 @@ BAD_INPUT = [
     ),
     ("verify-set-bad-value", VERIFY + " --study done --front --epochs 2 --set proxy.batch=0", ["proxy.batch:", "0"]),
     ("pareto-nothing-verified", "pareto --storage {db} --study done --verified", ["--verified: no trial of study"]),
-    ("train-trial-not-found", "train --storage {db} --study done --trial 99", ["--trial 99: no trained trial"]),
+    ("train-trial-not-found", "train --storage {db} --study done --trial 99", ["--trial 99: study 'done' has no"]),
+    ("train-trial-failed", "train --storage {db} --study done --trial 1", ["--trial 1: trial 1 failed (interrupted"]),
+    ("train-device-not-here", "train --storage {db} --study done --trial 0 device=99", ["device: GPU 99", "visible"]),
     # configs and datasets
     ("config-missing", "search {dir}/nope.yaml --storage {db}", ["config: no such file", "nope.yaml"]),
     ("config-bad-value", "search {dir}/other.yaml --storage {db} --set proxy.epochs=0", ["proxy.epochs:", "got 0"]),
@@ -277,6 +291,7 @@ SUBPROCESS_CASES = {
     "export-empty-front",
     "data-corrupt-image",
     "config-device-not-here",
+    "train-device-not-here",
 }
 
 
@@ -318,6 +333,7 @@ def test_table_covers_every_command_that_works_on_a_study():
 @pytest.mark.parametrize("case_id,command,expected", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
 def test_bad_input_fails_in_one_line_and_changes_nothing(world, case_id, command, expected, capsys, monkeypatch):
     values = {**world, "port": _closed_port(), "locked": _unwritable_folder(world["dir"])}
+    values["reldir"] = str(world["dir"]).lstrip("/")
     if "{locked}" in command and values["locked"] is None:
         pytest.skip("no folder here is unwritable for this user (root, and /proc/sys is writable)")
     argv = [part.format(**values) for part in command.split()]

@@ -144,4 +144,4 @@ def test_a_study_stored_before_the_typed_records_still_reads(tmp_path, capsys, m
     assert exported == yaml.safe_load(study.trials[1].user_attrs["yaml"])
     capsys.readouterr()
     assert main(["export", "--storage", url, "--study", "old", "--trial", "0", "-o", "rejected.yaml"]) == 2
-    assert "--trial 0: no trained trial" in capsys.readouterr().err
+    assert "--trial 0: trial 0 was not trained: a constraint rejected it" in capsys.readouterr().err

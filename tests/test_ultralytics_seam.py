@@ -42,6 +42,7 @@ PINNED = {  # (module, name) for every `from <module> import <name>` of Ultralyt
     ("ultralytics.data.utils", "IMG_FORMATS"),
     ("ultralytics.data.utils", "check_det_dataset"),
     ("ultralytics.engine.exporter", "Exporter"),
+    ("ultralytics.models.yolo.detect", "DetectionTrainer"),
     ("ultralytics.nn", "tasks"),
     ("ultralytics.nn.modules", "Detect"),
     ("ultralytics.nn.tasks", "DetectionModel"),
@@ -100,6 +101,18 @@ def test_fuse_wrapper_and_what_it_wraps():
     assert hasattr(tasks.BaseModel.fuse, "shapenas_original"), "import shapenas did not install the fuse wrapper"
     assert list(inspect.signature(tasks.BaseModel.fuse.shapenas_original).parameters) == ["self", "verbose", "imgsz"]
     assert tasks.DetectionModel.fuse is tasks.BaseModel.fuse, "DetectionModel overrides fuse: wrap it too"
+
+
+def test_what_train_output_hooks_into():
+    """`shapenas train` builds quietly through the trainer class it passes to `YOLO.train`, and filters the summary
+    lines `model_info` logs (shapenas.ultralytics.train_output)."""
+    from ultralytics.engine.model import Model
+    from ultralytics.models.yolo.detect import DetectionTrainer
+    from ultralytics.utils import torch_utils
+
+    assert list(inspect.signature(DetectionTrainer.get_model).parameters) == ["self", "cfg", "weights", "verbose"]
+    assert "trainer" in inspect.signature(Model.train).parameters
+    assert 'f"{model_name} summary{fused}: {n_l:,} layers' in inspect.getsource(torch_utils.model_info)
 
 
 def test_lazy_install_watches_the_module_that_holds_parse_model():

@@ -46,7 +46,7 @@ def _pick(study, objectives, args: argparse.Namespace):
     if args.trial is not None:
         matches = [t for t in record.trained(study) if t.number == args.trial]
         if not matches:
-            raise UserError(f"--trial {args.trial}: no trained trial with that number in study {study.study_name!r}")
+            raise UserError(f"--trial {args.trial}: {record.why_untrained(study, args.trial)}")
         return matches[0]
     rows = pareto.front(study)
     if not rows:

@@ -21,6 +21,19 @@ from shapenas.commands.common import (
 )
 
 
+def _next_step(name: str, url: str) -> str:
+    """The command that runs a created study's trials on this storage (workers refuse SQLite: no row locks)."""
+    import shlex
+
+    study, storage = shlex.quote(name), shlex.quote(url)
+    if url.startswith("sqlite"):
+        return (
+            f"run its trials with: shapenas resume --study {study} --storage {storage} (SQLite serves one process; "
+            f"for workers, create the study on PostgreSQL or a journal file)"
+        )
+    return f"run its trials with: shapenas worker --study {study} --storage {storage}"
+
+
 class SearchCommand(Command):
     name = "search"
     help = "run a search from a config (creates the study, or continues it)"
@@ -66,7 +79,7 @@ class SearchCommand(Command):
                 study.set_user_attr(LOCATION_ATTR, args.artifacts)
         if args.create_only:
             state = "created" if created else "already exists"
-            print(f"study {name!r} {state}; run its trials with: shapenas worker --study {name} --storage URL")
+            print(f"study {name!r} {state}; {_next_step(name, storage.url)}")
             return 0
         upload_pending(study, storage)
         parent = prepared_parent(study, storage, config, data, args)

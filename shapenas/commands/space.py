@@ -57,9 +57,29 @@ def _latency_text(latency) -> str:
     return f"  latency {latency.latency_ms:.1f} ms ({latency.latency_ratio:.3f} x base, {latency.latency_backend})"
 
 
+def _classes(space) -> tuple[int | None, str]:
+    """The class count candidates are costed with, and where it comes from: the dataset's, as in a search trial,
+    when the config's data is readable here (read as YAML only: nothing is checked or downloaded), else the base's."""
+    import yaml
+
+    from shapenas.config import require_data
+    from shapenas.errors import UserError
+
+    try:
+        data = require_data(space.config)
+        info = yaml.safe_load(Path(data).read_text())
+        classes = int(info["nc"]) if "nc" in info else len(info["names"])
+        return classes, f"{classes} classes, from data {data}, as a search trial is costed"
+    except (UserError, OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
+        why = error if isinstance(error, UserError) else f"data: {space.config.data!r} unreadable here"
+        base = space.render(space.baseline()).get("nc")
+        return None, f"{base} classes, the base's ({why}); a search costs with its dataset's"
+
+
 def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
-    """Random candidates, proposed and costed exactly as a search trial would be (without the dataset's `nc`):
-    GFLOPs at `cost.imgsz`, and latency against the base when latency is an objective or a constraint."""
+    """Random candidates, proposed and costed exactly as a search trial would be (with the dataset's `nc` when the
+    data is here): GFLOPs at `cost.imgsz`, and latency against the base when latency is an objective or a
+    constraint."""
     import optuna
 
     from shapenas.evaluators import CostEvaluator, Job
@@ -68,11 +88,12 @@ def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    imgsz = space.config.cost.imgsz
-    timer = latency_evaluator(space.config, space, classes=None)
+    imgsz, (classes, source) = space.config.cost.imgsz, _classes(space)
+    print(f"costed with {source}")
+    timer = latency_evaluator(space.config, space, classes=classes)
     for k in range(1, count + 1):
         trial = study.ask()
-        proposal = propose(space, trial)
+        proposal = propose(space, trial, classes)
         key = proposal.candidate.key()
         job = Job(proposal.model_yaml, out_dir or Path("."))
         cost = CostEvaluator(imgsz).evaluate(job)

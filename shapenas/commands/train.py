@@ -45,6 +45,10 @@ def _train_args(pairs: list[str]) -> dict:
             f"device={spelled}: several GPUs train in an Ultralytics subprocess (DDP) that cannot build "
             f"shapenas modules; give one device"
         )
+    if device is not None:  # a GPU this machine lacks: one line here, not a traceback from the trainer
+        from shapenas.devices import check_device
+
+        check_device(str(device).lower(), key="device")
     return args
 
 
@@ -71,7 +75,7 @@ def _model_from_trial(args: argparse.Namespace) -> tuple[Path, str, str]:
     study, config = open_existing_study(args)
     trial = next((t for t in record.trained(study) if t.number == args.trial), None)
     if trial is None:
-        raise UserError(f"--trial {args.trial}: no trained trial with that number in study {study.study_name!r}")
+        raise UserError(f"--trial {args.trial}: {record.why_untrained(study, args.trial)}")
     text = model_yaml_text(model_yaml_of(trial), f"shapenas study {study.study_name!r} trial {trial.number}")
     folder = run_dir(study.study_name) / "train" / f"trial_{trial.number:04d}"
     return folder / f"{model_file_stem(config.base, config.scale)}.yaml", text, require_data(config)
@@ -130,8 +134,10 @@ class TrainCommand(Command):
             raise UserError("give one model: MODEL (a model YAML) or --trial N (with --study)")
         if model_file is not None:
             path, text, data = _model_from_file(model_file), None, None
+            label = model_file
         else:
             path, text, data = _model_from_trial(args)
+            label = f"trial {args.trial} of study {path.parents[2].name!r}"  # run_dir(study)/train/trial_N/x.yaml
         train_args.setdefault("data", data)
         if train_args["data"] is None:
             raise UserError("data=: missing; give the dataset YAML to train on (data=path/to/data.yaml)")
@@ -140,16 +146,18 @@ class TrainCommand(Command):
         if text is not None:  # every check passed: only now is anything written
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        return _train(path, parent, train_args)
+        return _train(path, parent, train_args, label)
 
 
-def _train(path: Path, parent, train_args: dict) -> int:
+def _train(path: Path, parent, train_args: dict, label: str) -> int:
+    """Train the model YAML at `path` (described as `label`), from `parent` when given."""
     from shapenas.modules import ODConv
     from shapenas.ultralytics import trainer as trainers
     from shapenas.ultralytics.build import yolo_model
     from shapenas.ultralytics.callbacks import add_temperature_schedule
     from shapenas.ultralytics.inherit import detection_model
     from shapenas.ultralytics.logs import show_ultralytics_output
+    from shapenas.ultralytics.train_output import describe, quiet_trainer, without_stock_summaries
 
     model = yolo_model(path)
     if parent is not None:
@@ -164,8 +172,10 @@ def _train(path: Path, parent, train_args: dict) -> int:
     add_temperature_schedule(model)
     if any(isinstance(layer, ODConv) for layer in detection_model(model).modules()):
         print("ODConv temperature: 30 -> 1 over the first 10% of the training batches", flush=True)
+    print(describe(model, label), flush=True)
     show_ultralytics_output(True)  # a full training reports its epochs, as `yolo train` does
-    model.train(**train_args)
+    with without_stock_summaries():  # they contradict the description above (see train_output)
+        model.train(**train_args, trainer=quiet_trainer())
     best = trainers.best_weights(trainers.last_trainer(model))
-    print(f"trained {path.name}: weights {best} (reload after `import shapenas`)")
+    print(f"trained {label}: weights {best} (reload after `import shapenas`)")
     return 0

@@ -37,6 +37,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 1.0
 NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
 LEFT_RUNNING = "left running by a stopped process"
+INTERRUPTED = "interrupted by "  # how the `fail_reason` of a trial stopped by Ctrl-C or SIGTERM starts
 
 
 class OverBudget(ShapenasError):
@@ -106,6 +107,29 @@ def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queue a failed trial's candidate again (its params), keeping the preset name it ran under."""
     preset = record.read(trial).preset
     study.enqueue_trial(trial.params, user_attrs=record.attrs(preset=preset) if preset is not None else None)
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> dict:
+    return trial.system_attrs.get("fixed_params", trial.params)  # a queued trial has its params there, as Optuna's
+
+
+def _interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and str(record.read(trial).fail_reason or "").startswith(INTERRUPTED)
+
+
+def queue_interrupted(study: optuna.Study) -> list[int]:
+    """Queue again the candidate of every interrupted trial that no later trial retries; returns their numbers.
+
+    The interrupted process queues its trial's candidate itself (`trial_run`); this catches the trials it could not
+    (a second signal while closing it) and those of studies made before it did, so a preset is never lost for good.
+    """
+    trials = study.get_trials(deepcopy=False)
+    queued = []
+    for trial in trials:
+        if _interrupted(trial) and not any(t.number > trial.number and _params(t) == trial.params for t in trials):
+            queue_again(study, trial)
+            queued.append(trial.number)
+    return queued
 
 
 def fail_left_running(study: optuna.Study, storage: RetryingStorage) -> list[int]:

@@ -130,6 +130,23 @@ def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_trained(t)]
 
 
+def why_untrained(study: optuna.Study, number: int) -> str:
+    """Why trial `number` has no trained result, for an error message: missing, failed (and why), rejected, ..."""
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None:
+        return f"study {study.study_name!r} has no trial {number} ({len(study.trials)} trials)"
+    stored, state = read(trial), trial.state
+    if state == TrialState.FAIL:
+        retry = next((t.number for t in trained(study) if t.number > number and read(t).key == stored.key), None)
+        retried = f"; trial {retry} trained its candidate again" if stored.key and retry is not None else ""
+        return f"trial {number} failed ({stored.fail_reason or 'no reason stored'}){retried}"
+    if stored.rejected is not None:
+        return f"trial {number} was not trained: a constraint rejected it ({stored.rejected})"
+    if state == TrialState.PRUNED:
+        return f"trial {number} was stopped early at epoch {stored.stopped_at_epoch or '?'}: no final result"
+    return f"trial {number} is {state.name.lower()}: not trained yet"
+
+
 # --- study attributes ---
 
 ORPHANED_PREFIX = "orphaned_result:"  # + trial number: a result that came back after its trial was failed

@@ -22,7 +22,14 @@ from shapenas.evaluators import (
     latency_settings,
 )
 from shapenas.search import record
-from shapenas.search.coordination import OverBudget, check_budget, finished_count, is_over_budget, wait_for_room
+from shapenas.search.coordination import (
+    OverBudget,
+    check_budget,
+    finished_count,
+    is_over_budget,
+    queue_interrupted,
+    wait_for_room,
+)
 from shapenas.search.early_stopping import ParetoRankStopper
 from shapenas.search.heartbeat import fail_dead_trials
 from shapenas.search.noise import ensure_noise, study_noise
@@ -44,8 +51,9 @@ def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
 class Progress:
     """One line per event on stderr: trial i of N, each epoch's mAP, the front's size."""
 
-    def __init__(self, total: int, objectives: Objectives, stream=sys.stderr):
-        self.total, self.objectives, self.stream = total, objectives, stream
+    def __init__(self, total: int, objectives: Objectives, stream=None):
+        self.total, self.objectives = total, objectives
+        self.stream = stream or sys.stderr  # looked up now, not at import: the stderr of this run
         self.started = time.perf_counter()
 
     def _print(self, text: str) -> None:
@@ -135,6 +143,15 @@ def latency_evaluator(config: Config, space: SearchSpace, classes: int | None) -
     return LatencyEvaluator(render(space, space.baseline(), classes), latency_settings(config.cost))
 
 
+def _before_trials(study: optuna.Study, storage: RetryingStorage, config: Config, run_dir: Path, parent) -> None:
+    """What a process does once before its first trial: write the results it saved while the storage was away,
+    queue interrupted trials again, say whether it computes unlike the study's creator, measure the proxy's noise."""
+    upload_pending(study, storage, pending_folder(run_dir))
+    sys.stderr.write("".join(f"trial {n} was interrupted: queued again\n" for n in queue_interrupted(study)))
+    note_differences(environment(resolve_device(config.proxy.device)), study.user_attrs, study.study_name)
+    ensure_noise(study, storage, config, require_data(config), run_dir, parent)
+
+
 def run_trials(
     study: optuna.Study,
     storage: RetryingStorage,
@@ -147,16 +164,14 @@ def run_trials(
 ) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
-    `storage` is the one `study` lives in. Results a process saved while the storage was away (`pending`) are
-    written first. Other processes may work on the same study at the same time: one trial at a time, each within
-    the budget (see `shapenas.search.coordination`), so the study ends with exactly `total` finished trials. `space`
-    is the config's search space when the caller built it already (building one builds the base model); `parent`, a
-    `shapenas.search.parent.Parent`, is what every candidate starts from (None: from scratch); `store`, an artifact
-    store, keeps each trained trial's weights and YAML for every machine (None: on this machine only).
+    `storage` is the one `study` lives in. Results saved while the storage was away (`pending`) are written first,
+    and interrupted trials nobody retried are queued again. Other processes may work on the study at the same time,
+    one trial at a time, each within the budget (`shapenas.search.coordination`): the study ends with exactly
+    `total` finished trials. `space`: the config's, when built already (that builds the base model); `parent`: a
+    `shapenas.search.parent.Parent` every candidate starts from (None: from scratch); `store`: an artifact store for
+    each trained trial's weights and YAML (None: on this machine only).
     """
-    upload_pending(study, storage, pending_folder(run_dir))
-    note_differences(environment(resolve_device(config.proxy.device)), study.user_attrs, study.study_name)
-    ensure_noise(study, storage, config, require_data(config), run_dir, parent)
+    _before_trials(study, storage, config, run_dir, parent)
     space = SearchSpace(config) if space is None else space
     progress = Progress(total, Objectives.of(config))
     objective = make_objective(config, space, run_dir, progress, parent, store, storage)

@@ -47,6 +47,21 @@ def _sqlite_folder_exists(url: str) -> None:
         raise UserError(f"--storage {url!r}: folder {str(path.parent)!r} does not exist")
 
 
+def _journal(url: str, create: bool) -> JournalStorage:
+    """The journal file `url` names; `UserError` when it cannot be there. Like `sqlite:///`, three slashes give a
+    path relative to the current folder and four an absolute one: the error says so for a relative path."""
+    path = Path(url[len(JOURNAL_PREFIX) :])
+    hint = "" if path.is_absolute() else f" (a relative path; for /{path} use four slashes: {JOURNAL_PREFIX}/{path})"
+    if not create and not path.exists():
+        raise UserError(f"--storage {url!r}: no journal file at {str(path)!r}{hint}")
+    if not path.parent.is_dir():
+        raise UserError(f"--storage {url!r}: folder {str(path.parent)!r} does not exist{hint}")
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as error:  # a folder we cannot write to, a path that is a folder
+        raise UserError(f"--storage {url!r}: cannot open ({first_line(error)})") from None
+
+
 def _engine_kwargs(url: str) -> dict | None:
     if url.startswith("sqlite"):
         return None
@@ -69,10 +84,7 @@ def open_storage(
         url = default_storage_url()
     outage = Outage(retry_seconds)
     if url.startswith(JOURNAL_PREFIX):
-        path = Path(url[len(JOURNAL_PREFIX) :])
-        if not create and not path.exists():
-            raise UserError(f"--storage {url!r}: no journal file at {str(path)!r}")
-        return RetryingStorage(JournalStorage(JournalFileBackend(str(path))), url, None, outage)
+        return RetryingStorage(_journal(url, create), url, None, outage)
     if not url.startswith(RDB_PREFIXES):
         raise UserError(f"--storage {url!r}: expected sqlite:///FILE, postgresql://..., or {JOURNAL_PREFIX}FILE")
     if url.startswith("sqlite:///"):

@@ -5,7 +5,8 @@ fails (`UnboundLocalError: updated_state`), the trial stays RUNNING and its trai
 1. ask; a heartbeat thread keeps the trial alive (`heartbeat`), and writes to it never wait (`RetryingStorage.owning`),
    so training goes on through an outage;
 2. the objective's outcome is COMPLETE (its values), PRUNED, or FAIL: an exception in `catch`, or any other, which
-   is raised again once the trial is closed (as Optuna does, Ctrl-C included);
+   is raised again once the trial is closed (as Optuna does, Ctrl-C included); an interrupted trial (Ctrl-C,
+   SIGTERM) has its candidate queued again, so the next `resume`, `worker` or `search` retries it;
 3. the end is written once the storage answers (`pending.deliver`); past the retry window it is saved to a local
    file (`pending.save`) and `StorageUnavailable` says where. A failed trial's traceback is logged at INFO (`-v`).
 """
@@ -82,7 +83,9 @@ def run_trial(
                 state, values, error = _outcome(objective, trial, catch)
             except StorageUnavailable as lost:
                 _give_up(_abandoned(name, trial, storage.queued(), lost), pending, lost)
-            end = TrialEnd.of(name, trial, state, values, storage.queued())
+            # An interrupted trial is retried by the next process, as a dead one is: its candidate is queued again.
+            interrupted = isinstance(error, KeyboardInterrupt)
+            end = TrialEnd.of(name, trial, state, values, storage.queued(), requeue=interrupted)
         try:
             told = deliver(study, storage, end, trial_id)
         except StorageUnavailable as lost:

@@ -53,16 +53,18 @@ def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int
     trained = {t.number: t for t in record.trained(study)}
     baseline = next((t for t in trained.values() if record.read(t).preset == "baseline"), None)
     if baseline is None:
+        stored = [t.number for t in study.get_trials(deepcopy=False) if record.read(t).preset == "baseline"]
+        why = f"baseline {record.why_untrained(study, stored[-1])}" if stored else None
         raise UserError(
             f"study {study.study_name!r} has no trained baseline trial, and verify compares every trial with it "
-            f"(search.presets must include baseline)"
+            f"({why or 'search.presets must include baseline'})"
         )
     if front:
         picked = [trained[row.trial] for row in pareto.front(study)]
     elif numbers:
         missing = [n for n in numbers if n not in trained]
         if missing:
-            raise UserError(f"--trials {missing[0]}: no trained trial with that number in study {study.study_name!r}")
+            raise UserError(f"--trials {missing[0]}: {record.why_untrained(study, missing[0])}")
         picked = [trained[n] for n in numbers]
     else:
         picked = sorted(trained.values(), key=lambda t: (-t.values[0], t.number))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from torch import nn
 
 from shapenas.errors import ShapenasError
@@ -88,9 +89,20 @@ def replace_stand_ins(layers: nn.Sequential, rows: list[CustomRow], input_channe
         layers[row.index] = module
 
 
+def with_declared_scale(model_dict: dict) -> dict:
+    """`model_dict` with the `scale` its file declares. Ultralytics sets `scale` from the file name (yolov8s.yaml
+    -> s) and drops the YAML's own, so an exported `best.yaml` with `scale: s` would build as the first scale, with a
+    warning at every build."""
+    path = Path(str(model_dict.get("yaml_file", "")))
+    if model_dict.get("scale") or not path.is_file():
+        return model_dict
+    declared = (yaml.safe_load(path.read_text()) or {}).get("scale")
+    return {**model_dict, "scale": declared} if declared in model_dict.get("scales", {}) else model_dict
+
+
 def _wrap(parse_model):
     def parse_model_with_custom_rows(d, ch, verbose=True):
-        stock_dict, rows = swap_custom_rows(d)
+        stock_dict, rows = swap_custom_rows(with_declared_scale(d))
         layers, save = parse_model(stock_dict, ch, verbose)
         if rows:
             replace_stand_ins(layers, rows, ch)
