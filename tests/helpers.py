@@ -42,7 +42,15 @@ def write_config(folder, data, trials=2, epochs=1):
         "base": "yolov8n.yaml",
         "data": str(data),
         "space": {"slots": [16, 19, 13]},
-        "proxy": {"epochs": epochs, "imgsz": 64, "batch": 8, "workers": 0, "device": "cpu", "seed": 0, "noise_seeds": 0},
+        "proxy": {
+            "epochs": epochs,
+            "imgsz": 64,
+            "batch": 8,
+            "workers": 0,
+            "device": "cpu",
+            "seed": 0,
+            "noise_seeds": 0,
+        },
         "cost": {"imgsz": 64},  # GFLOPs at the training size: quick, and comparable with the proxy's own count
         "search": {"trials": trials, "sampler": "nsga2", "seed": 0, "presets": ["baseline"]},
     }

@@ -36,7 +36,15 @@ def write_tiny_config(folder, data, trials: int, epochs: int = 1):
         "base": "yolov8n.yaml",
         "data": str(data),
         "space": {"slots": [13], "dysample": {"style": ["lp"], "groups": [1, 2]}},
-        "proxy": {"epochs": epochs, "imgsz": 32, "batch": 8, "workers": 0, "device": "cpu", "seed": 0, "noise_seeds": 0},
+        "proxy": {
+            "epochs": epochs,
+            "imgsz": 32,
+            "batch": 8,
+            "workers": 0,
+            "device": "cpu",
+            "seed": 0,
+            "noise_seeds": 0,
+        },
         "search": {"trials": trials, "sampler": "random", "seed": 0, "presets": ["baseline"]},
     }
     path = folder / "tiny.yaml"
