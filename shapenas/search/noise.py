@@ -16,6 +16,7 @@ comparison carries, not a test. `shapenas verify` gives the test (paired seeds).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import statistics
 import sys
@@ -111,6 +112,10 @@ def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_se
     return noise
 
 
+def _epoch_line(seed: int, epoch: int, metrics) -> None:
+    print(f"noise: seed {seed} epoch {epoch} mAP50-95 {metrics.map50_95:.4f}", file=sys.stderr, flush=True)
+
+
 def train_noise_runs(config, data: str, folder, parent) -> dict:
     """The baseline's proxy at seeds `proxy.seed + 1 ..`, as a search trains it: what `proxy_noise` stores."""
     from shapenas.data.check import class_count
@@ -127,8 +132,9 @@ def train_noise_runs(config, data: str, folder, parent) -> dict:
     for seed in range(config.proxy.seed + 1, config.proxy.seed + 1 + config.proxy.noise_seeds):
         print(f"noise: training the baseline's proxy with seed {seed}", file=sys.stderr, flush=True)
         trainer = ProxyTrainer(dataclasses.replace(config.proxy, seed=seed), data, **inherit)
+        say = functools.partial(_epoch_line, seed)
         try:
-            result = trainer.evaluate(Job(model_yaml, folder / "noise" / f"seed{seed}", name))
+            result = trainer.evaluate(Job(model_yaml, folder / "noise" / f"seed{seed}", name, say))
         except EvaluationFailed as error:
             runs[str(seed)] = {"failed": str(error)}
             continue
