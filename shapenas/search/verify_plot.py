@@ -32,7 +32,8 @@ def _panel(ax, rows: list[Row], front: list[Row], cost: int, names: list[str]) -
             _draw_trial(ax, row, cost)
     front = sorted(front, key=lambda r: r.verified[cost])
     xs, ys = [r.verified[cost] for r in front], [r.verified[0] for r in front]
-    ax.plot(xs, ys, "-" if len(names) == 2 else "s", c="tab:green", mfc="none", label="verified front")
+    # A marker on each member: a line alone draws nothing for a one-trial front
+    ax.plot(xs, ys, "s-" if len(names) == 2 else "s", c="tab:green", mfc="none", ms=9, label="verified front")
     ax.set_xlabel(names[cost])
     ax.set_ylabel(f"{names[0]}: proxy, then verified")
     ax.grid(alpha=0.3)
