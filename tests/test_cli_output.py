@@ -10,6 +10,7 @@ import pytest
 from shapenas.cli import main
 from shapenas.commands.common import print_front
 from shapenas.config import config_from_dict
+from shapenas.errors import UserError
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
 
@@ -44,3 +45,23 @@ def test_pareto_and_the_end_of_a_search_print_the_front_under_one_header(stored,
     header = "Pareto front of study 's' (1 of 2 trained trials): mAP50-95 up, GFLOPs@640 down"
     assert from_pareto[0] == from_search[0] == header
     assert from_pareto[1] == from_search[1] and from_pareto[1].startswith("trial  mAP50-95")
+
+
+def test_an_unknown_option_names_its_command_and_the_closest_option(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["pareto", "--plt", "front.png"])
+    assert exit.value.code == 2
+    expected = "shapenas pareto: error: unrecognized arguments: --plt front.png (did you mean --plot?)"
+    assert capsys.readouterr().err.splitlines() == [expected]
+    with pytest.raises(SystemExit):
+        main(["pareto", "--zzzz"])
+    assert capsys.readouterr().err.strip() == "shapenas pareto: error: unrecognized arguments: --zzzz"
+
+
+def test_debug_is_accepted_after_the_command_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bad = ["pareto", "--storage", "redis://localhost/0"]
+    assert main(bad) == 2 and len(capsys.readouterr().err.splitlines()) == 1
+    for argv in (["--debug", *bad], [*bad, "--debug"]):
+        with pytest.raises(UserError, match="--storage 'redis://localhost/0'"):
+            main(argv)
