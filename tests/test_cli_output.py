@@ -13,6 +13,7 @@ from shapenas.config import config_from_dict
 from shapenas.errors import UserError
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
+from shapenas.text import count
 
 CONFIG = {"base": "yolov8n.yaml", "space": {"slots": [16]}, "search": {"presets": ["baseline"]}}
 
@@ -65,3 +66,8 @@ def test_debug_is_accepted_after_the_command_too(tmp_path, monkeypatch, capsys):
     for argv in (["--debug", *bad], [*bad, "--debug"]):
         with pytest.raises(UserError, match="--storage 'redis://localhost/0'"):
             main(argv)
+
+
+def test_counts_of_one_are_singular():
+    assert (count(1, "epoch"), count(2, "epoch"), count(0, "seed")) == ("1 epoch", "2 epochs", "0 seeds")
+    assert (count(1, "study", "studies"), count(3, "study", "studies")) == ("1 study", "3 studies")

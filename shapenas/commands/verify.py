@@ -19,6 +19,7 @@ from shapenas.commands.common import (
 )
 from shapenas.errors import UserError
 from shapenas.search.paired import MIN_PAIRS as MIN_SEEDS
+from shapenas.text import count
 
 
 def _trial_numbers(text: str | None) -> list[int] | None:
@@ -96,8 +97,9 @@ class VerifyCommand(Command):
             study, storage, config, data, seeds, args.heartbeat, run_dir=folder, parent=parent, store=store
         )
         _warn_few_seeds(args.seeds)
-        print(f"verifying {len(trials)} trials x {len(seeds)} seeds at budget {verification.budget.key}")
+        jobs = f"{count(len(trials), 'trial')} x {count(len(seeds), 'seed')}"
+        print(f"verifying {jobs} at budget {verification.budget.key}")
         trained = verification.run(trials)
         print(report(study, verification.budget.key))
-        print(f"{trained} of {len(trials) * len(seeds)} trainings ran in this process")
+        print(f"{trained} of {count(len(trials) * len(seeds), 'training')} ran in this process")
         return 0

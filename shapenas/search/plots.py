@@ -20,6 +20,7 @@ from shapenas.search.noise import study_noise  # noqa: E402
 from shapenas.search.objectives import Objectives  # noqa: E402
 from shapenas.search.pareto import FrontRow  # noqa: E402
 from shapenas.search.record import read, trained  # noqa: E402
+from shapenas.text import count  # noqa: E402
 
 
 def _label(trial: optuna.trial.FrozenTrial) -> str:
@@ -72,7 +73,7 @@ def plot_front(study: optuna.Study, rows: list[FrontRow], objectives: Objectives
     for ax, (x, y) in zip(axes[0], pairs, strict=True):
         _panel(ax, trials, rows, objectives, x, y, band)
     axes[0][0].legend(loc="lower right")
-    fig.suptitle(f"study {study.study_name}: {len(trials)} trained trials; costs at {objectives.imgsz} px")
+    fig.suptitle(f"study {study.study_name}: {count(len(trials), 'trained trial')}; costs at {objectives.imgsz} px")
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

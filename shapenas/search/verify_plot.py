@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
 from shapenas.search.verify_report import Row, verified_front  # noqa: E402
+from shapenas.text import count  # noqa: E402
 
 
 def _draw_trial(ax, row: Row, cost: int) -> None:
@@ -53,7 +54,8 @@ def plot_verified(study: optuna.Study, rows: list[Row], budget_key: str, path: P
     ax.legend(loc="best", fontsize=8)
     entry = rows[0].entry
     fig.suptitle(
-        f"study {study.study_name}: verified at {entry['epochs']} epochs, {entry['imgsz']} px (budget {budget_key})",
+        f"study {study.study_name}: verified at {count(entry['epochs'], 'epoch')}, {entry['imgsz']} px "
+        f"(budget {budget_key})",
         fontsize=10,
     )
     fig.tight_layout()
