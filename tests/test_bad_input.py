@@ -207,7 +207,11 @@ BAD_INPUT = [
         VERIFY + " --study done --front --epochs 2",
         ["'done' has no trained baseline trial", "baseline trial 1 failed (interrupted by SIGTERM)"],
     ),
-    ("verify-trials-malformed", VERIFY + " --study done --trials 1,x --epochs 2", ["--trials:", "got '1,x'"]),
+    (
+        "verify-trials-malformed",
+        VERIFY + " --study done --trials 1,x --epochs 2",
+        ["--trials: expected trial numbers", "got '1,x'", "not a count"],
+    ),
     ("verify-seeds-zero", VERIFY + " --study done --front --epochs 2 --seeds 0", ["--seeds:", ">= 1, got 0"]),
     ("verify-epochs-zero", VERIFY + " --study done --front --epochs 0", ["--epochs:", ">= 1, got 0"]),
     (

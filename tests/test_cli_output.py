@@ -13,6 +13,7 @@ from shapenas.config import config_from_dict
 from shapenas.errors import UserError
 from shapenas.search.storage import open_storage
 from shapenas.search.study import create_or_continue
+from shapenas.search.verify import choose
 from shapenas.text import count
 
 CONFIG = {"base": "yolov8n.yaml", "space": {"slots": [16]}, "search": {"presets": ["baseline"]}}
@@ -71,3 +72,15 @@ def test_debug_is_accepted_after_the_command_too(tmp_path, monkeypatch, capsys):
 def test_counts_of_one_are_singular():
     assert (count(1, "epoch"), count(2, "epoch"), count(0, "seed")) == ("1 epoch", "2 epochs", "0 seeds")
     assert (count(1, "study", "studies"), count(3, "study", "studies")) == ("1 study", "3 studies")
+
+
+def test_verify_trials_says_it_takes_trial_numbers(stored, capsys):
+    url, study, _ = stored
+    with pytest.raises(UserError, match=r"^--trials 7: .*; --trials takes trial numbers \(--top K: the K best\)$"):
+        choose(study, False, [7], None)
+    assert main(["verify", "--storage", url, "--study", "s", "--trials", "a,b", "--epochs", "1"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line == (
+        "shapenas verify: error: --trials: expected trial numbers such as 3,7,9, got 'a,b' (not a count as in "
+        "search's --trials N; --top K picks the K best)"
+    )
