@@ -25,18 +25,33 @@ def _commands() -> list:
     return [cls() for cls in COMMANDS]
 
 
+DEBUG_HELP = "on bad input, raise with the full traceback instead of one line"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="shapenas", description="Search YOLO detectors by AKConv shapes and module placement.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Ultralytics' own training output")
-    parser.add_argument(
-        "--debug", action="store_true", help="on bad input, raise with the full traceback instead of one line"
-    )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    parser.command_parsers = {}  # name -> subparser: an unrecognised option is reported by its command's parser
     for command in _commands():
         command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(command_parser)
+        # after the command too; SUPPRESS keeps a --debug given before it from being reset to False
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         command_parser.set_defaults(handler=command)
+        parser.command_parsers[command.name] = command_parser
     return parser
+
+
+def _unrecognised(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """argparse's message for words no option takes, with the closest option of the command for each unknown one."""
+    import difflib
+
+    options = [option for action in parser._actions for option in action.option_strings]
+    close = [difflib.get_close_matches(word.split("=")[0], options, n=1) for word in extra if word.startswith("-")]
+    hints = [f"did you mean {match[0]}?" for match in close if match]
+    return f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else "")
 
 
 def quiet_libraries(verbose: bool) -> None:
@@ -65,7 +80,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and (not getattr(args.handler, "takes_words", False) or any(word.startswith("-") for word in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        command_parser = parser.command_parsers[args.command]
+        command_parser.error(_unrecognised(command_parser, extra))
     if extra:
         args.words = [*args.words, *extra]
     return args

@@ -150,6 +150,11 @@ BAD_INPUT = [
     # what to export, where to write
     ("export-empty-front", EXPORT + " --study empty --knee -o {out}", ["'empty' has an empty Pareto front"]),
     ("pareto-nothing-trained", "pareto --storage {db} --study empty", ["'empty' has no trained trials"]),
+    (
+        "pareto-unknown-option",  # argparse's own error, with the command and the closest option
+        "pareto --storage {db} --study done --plt front.png",
+        ["unrecognized arguments: --plt front.png (did you mean --plot?)"],
+    ),
     ("export-trial-not-found", EXPORT + " --study done --trial 99 -o {out}", ["--trial 99: study 'done' has no"]),
     ("export-trial-failed", EXPORT + " --study done --trial 1 -o {out}", ["--trial 1: trial 1 failed (interrupted by"]),
     ("export-gflops-too-low", EXPORT + " --study done --max-gflops 1e-6 -o {out}", ["--max-gflops 1e-06: no front"]),
@@ -202,7 +207,11 @@ BAD_INPUT = [
         VERIFY + " --study done --front --epochs 2",
         ["'done' has no trained baseline trial", "baseline trial 1 failed (interrupted by SIGTERM)"],
     ),
-    ("verify-trials-malformed", VERIFY + " --study done --trials 1,x --epochs 2", ["--trials:", "got '1,x'"]),
+    (
+        "verify-trials-malformed",
+        VERIFY + " --study done --trials 1,x --epochs 2",
+        ["--trials: expected trial numbers", "got '1,x'", "not a count"],
+    ),
     ("verify-seeds-zero", VERIFY + " --study done --front --epochs 2 --seeds 0", ["--seeds:", ">= 1, got 0"]),
     ("verify-epochs-zero", VERIFY + " --study done --front --epochs 0", ["--epochs:", ">= 1, got 0"]),
     (
@@ -286,6 +295,7 @@ BAD_INPUT = [
     ("voc-out-holds-other-data", "data voc {dir}/voc_good {dir}/occupied", ["occupied: is not empty", "no VOC import"]),
 ]
 SUBPROCESS_CASES = {
+    "pareto-unknown-option",  # argparse exits rather than returning
     "postgres-closed-port",
     "worker-study-not-found",
     "export-empty-front",

@@ -140,6 +140,21 @@ def test_the_report_ranks_tests_each_trial_against_the_baseline_and_names_overta
     )
 
 
+def test_tau_over_fewer_than_three_trials_is_na_with_why_and_counts_of_one_are_singular():
+    study, key = _study_with_verified_results()
+    rows = verify_report.rows(study, key)
+    head = "Kendall tau between proxy and verified mAP50-95 over"
+    why = "n/a (needs 3 or more: over 2 trials it can only be -1 or +1)"
+    assert verify_report.tau_line(rows[:2]) == f"{head} 2 verified trials: {why}"
+    assert verify_report.tau_line(rows[:1]) == f"{head} 1 verified trial: {why}"
+    tied = [verify_report.Row(n, "", [0.2, 8.0], [0.3 + n, 8.0], {}, False) for n in range(3)]
+    assert (
+        verify_report.tau_line(tied)
+        == f"{head} 3 verified trials: n/a (the proxy or the verified values are all equal)"
+    )
+    assert verify_report.front_lines(study, rows[:1])[0].startswith("1 verified member of the proxy's front;")
+
+
 def test_three_objectives_the_report_shows_every_cost_and_keeps_a_faster_trial_on_the_verified_front(tmp_path):
     """Latency as a third objective: trial 1 is beaten by the baseline in mAP50-95 and GFLOPs once verified, but it
     is faster, so it stays on the verified front; the table and the plot show both costs."""

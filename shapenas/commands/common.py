@@ -58,14 +58,17 @@ def run_dir(study_name: str) -> Path:
     return RUN_ROOT / study_name
 
 
-def print_front(study, config) -> None:
-    """The study's Pareto front as a table on stdout: what `search`, `resume` and `worker` end with."""
-    from shapenas.search import pareto
+def print_front(study, config, rows=None) -> None:
+    """The study's Pareto front as a table on stdout, under one header: what `pareto` prints and `search`, `resume`
+    and `worker` end with. `rows`: the front when computed already."""
+    from shapenas.search import pareto, record
     from shapenas.search.objectives import Objectives
+    from shapenas.text import count
 
-    rows, objectives = pareto.front(study), Objectives.of(config)
+    rows, objectives = pareto.front(study) if rows is None else rows, Objectives.of(config)
     costs = " and ".join(objectives.names[1:])
-    print(f"Pareto front of study {study.study_name!r} ({len(rows)} trials): mAP50-95 up, {costs} down")
+    trained = count(len(record.trained(study)), "trained trial")
+    print(f"Pareto front of study {study.study_name!r} ({len(rows)} of {trained}): mAP50-95 up, {costs} down")
     print(pareto.table(rows, objectives) if rows else "(no trained trials yet)")
     if rows:
         print("\n".join(pareto.noise_notes(study, rows)))

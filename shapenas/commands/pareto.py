@@ -6,7 +6,7 @@ import argparse
 from functools import partial
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import add_study_arguments, open_existing_study
+from shapenas.commands.common import add_study_arguments, open_existing_study, print_front
 from shapenas.errors import UserError
 from shapenas.files import check_writable, write_atomic, write_text_atomic
 
@@ -53,7 +53,7 @@ class ParetoCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search import pareto, record
+        from shapenas.search import pareto
         from shapenas.search.objectives import Objectives
 
         outputs = {
@@ -71,11 +71,7 @@ class ParetoCommand(Command):
         rows = pareto.front(study)
         if not rows:
             raise UserError(f"study {study.study_name!r} has no trained trials yet")
-        trained = len(record.trained(study))
-        print(f"Pareto front of study {study.study_name!r} ({len(rows)} of {trained} trained trials), ", end="")
-        print(f"objectives {', '.join(objectives.names)}")
-        print(pareto.table(rows, objectives))
-        print("\n".join(pareto.noise_notes(study, rows)))
+        print_front(study, config, rows)
         budget = self._print_verified(study, args.verified)
         self._write(study, rows, args, budget, objectives, reference)
         return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from shapenas.commands.base import Command
+from shapenas.text import count
 
 
 def _slot_table(space) -> list[str]:
@@ -69,7 +70,7 @@ def _classes(space) -> tuple[int | None, str]:
         data = require_data(space.config)
         info = yaml.safe_load(Path(data).read_text())
         classes = int(info["nc"]) if "nc" in info else len(info["names"])
-        return classes, f"{classes} classes, from data {data}, as a search trial is costed"
+        return classes, f"{count(classes, 'class', 'classes')}, from data {data}, as a search trial is costed"
     except (UserError, OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
         why = error if isinstance(error, UserError) else f"data: {space.config.data!r} unreadable here"
         base = space.render(space.baseline()).get("nc")
@@ -137,7 +138,7 @@ class SpaceCommand(Command):
         config = load_config(args.config, args.overrides)
         space = SearchSpace(config)  # checks the slot-dependent keys: all checks pass before anything is written
         scale = f", scale {config.scale}" if config.scale else ""
-        print(f"base {config.base}{scale}: {len(space.rows)} layers, {len(space.slots)} slots selected")
+        print(f"base {config.base}{scale}: {len(space.rows)} layers, {count(len(space.slots), 'slot')} selected")
         print("\n".join(_slot_table(space) + _dropped_lines(space)))
         print(f"space size: {_size_text(space.size())} distinct candidates")
         print(f"presets enqueued first: {', '.join(config.search.presets) or '(none)'}")

@@ -19,6 +19,10 @@ from shapenas.commands.common import (
 )
 from shapenas.errors import UserError
 from shapenas.search.paired import MIN_PAIRS as MIN_SEEDS
+from shapenas.text import count
+
+# verify's --trials names trials; search/resume/worker's --trials N is a count: every message says which
+NOT_A_COUNT = "not a count as in search's --trials N; --top K picks the K best"
 
 
 def _trial_numbers(text: str | None) -> list[int] | None:
@@ -27,7 +31,7 @@ def _trial_numbers(text: str | None) -> list[int] | None:
     try:
         numbers = [int(part) for part in text.split(",")]
     except ValueError:
-        raise UserError(f"--trials: expected trial numbers like 3,7,9, got {text!r}") from None
+        raise UserError(f"--trials: expected trial numbers such as 3,7,9, got {text!r} ({NOT_A_COUNT})") from None
     return list(dict.fromkeys(numbers))
 
 
@@ -54,7 +58,7 @@ class VerifyCommand(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--front", action="store_true", help="the proxy's Pareto front")
-        which.add_argument("--trials", metavar="3,7,9", help="these trials")
+        which.add_argument("--trials", metavar="3,7,9", help=f"these trials, by trial number ({NOT_A_COUNT})")
         which.add_argument("--top", type=int, metavar="K", help="the K best trials by proxy mAP50-95")
         parser.add_argument("--epochs", type=int, required=True, metavar="E", help="epochs of each training")
         parser.add_argument(
@@ -96,8 +100,9 @@ class VerifyCommand(Command):
             study, storage, config, data, seeds, args.heartbeat, run_dir=folder, parent=parent, store=store
         )
         _warn_few_seeds(args.seeds)
-        print(f"verifying {len(trials)} trials x {len(seeds)} seeds at budget {verification.budget.key}")
+        jobs = f"{count(len(trials), 'trial')} x {count(len(seeds), 'seed')}"
+        print(f"verifying {jobs} at budget {verification.budget.key}")
         trained = verification.run(trials)
         print(report(study, verification.budget.key))
-        print(f"{trained} of {len(trials) * len(seeds)} trainings ran in this process")
+        print(f"{trained} of {count(len(trials) * len(seeds), 'training')} ran in this process")
         return 0

@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 
 from shapenas.errors import ShapenasError
 from shapenas.search import record
+from shapenas.text import count
 
 if TYPE_CHECKING:
     from shapenas.search.retrying import RetryingStorage
@@ -76,7 +77,7 @@ def check_budget(trial: optuna.Trial, total: int) -> None:
     trials = trial.study.get_trials(deepcopy=False)
     ahead = [t for t in trials if t.number < trial.number and t.state != TrialState.FAIL]
     if len(ahead) >= total:
-        message = f"{NOT_RUN}the budget of {total} finished trials was already claimed by other processes"
+        message = f"{NOT_RUN}the budget of {count(total, 'finished trial')} was already claimed by other processes"
         record.write(trial, fail_reason=message)
         raise OverBudget(message)
 

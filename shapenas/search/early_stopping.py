@@ -15,6 +15,7 @@ from shapenas.evaluators.base import EpochMetrics
 from shapenas.search import record
 from shapenas.search.objectives import Objectives
 from shapenas.search.pareto import dominates
+from shapenas.text import count
 
 Point = tuple[float, ...]  # (mAP50-95 at the rung: higher is better, then each cost: lower is better)
 
@@ -69,5 +70,5 @@ class ParetoRankStopper:
             record.write(trial, stopped_at_epoch=epoch)
             raise optuna.TrialPruned(
                 f"epoch {epoch}: (mAP50-95 {mine[0]:.4f}, {self.objectives.costs_text(mine[1:])}) in the worst "
-                f"{self.worst:.0%} by Pareto rank of {len(points)} trials"
+                f"{self.worst:.0%} by Pareto rank of {count(len(points), 'trial')}"
             )

@@ -31,7 +31,8 @@ from shapenas.ultralytics.build import model_file_stem
 class Objective:
     """The objective of a search trial (`shapenas.search.trial_run`); returns the values of `objectives`: mAP50-95,
     then GFLOPs and/or the latency ratio. `latency` times each candidate against the base model before training (None:
-    latency is neither an objective nor a constraint)."""
+    latency is neither an objective nor a constraint). Progress hooks: `on_epoch` after each proxy epoch, `on_train` as
+    a candidate starts training (the setup before its first epoch is long; a rejected or reused one never trains)."""
 
     def __init__(
         self,
@@ -45,11 +46,12 @@ class Objective:
         classes: int | None = None,
         store=None,
         latency: Evaluator[LatencyResult] | None = None,
+        on_train: Callable[[optuna.Trial], None] | None = None,
     ):
         self.space, self.objectives, self.cost, self.proxy, self.latency = space, objectives, cost, proxy, latency
         self.limits = constraints.limits()
         self.run_dir = Path(run_dir)
-        self.on_epoch = on_epoch
+        self.on_epoch, self.on_train = on_epoch, on_train
         self.classes = classes
         self.store = store  # an Optuna artifact store for each trial's weights and YAML, or None
         self.model_name = model_file_stem(space.config.base, space.config.scale)
@@ -112,6 +114,8 @@ class Objective:
             record.write(trial, reused_from=twin.number, **copied)
             return twin.values[0]
         job = self._job(trial, model_yaml)
+        if self.on_train is not None:
+            self.on_train(trial)
         result = self.proxy.evaluate(job)
         record.write(trial, **result.as_attrs())
         if self.store is not None:  # weights and YAML where every machine finds them

@@ -26,6 +26,7 @@ from shapenas.errors import UserError
 from shapenas.search import artifacts
 from shapenas.search.claim_attrs import PARENT_OF_ATTR, PARENT_SUFFIX
 from shapenas.search.claims import Claims
+from shapenas.text import count
 
 PARENT_ATTR = "parent"
 
@@ -58,7 +59,8 @@ def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
     model_yaml = {**space.render(space.baseline()), "nc": _class_count(data)}
     epochs = config.proxy.parent_epochs
     proxy = dataclasses.replace(config.proxy, init="scratch", epochs=epochs, train_args=config.proxy.parent_args)
-    print(f"parent: training {config.base} for {epochs} epochs on the search's data (once per study)", file=sys.stderr)
+    about = f"{config.base} for {count(epochs, 'epoch')}"
+    print(f"parent: training {about} on the search's data (once per study)", file=sys.stderr)
     name = model_file_stem(config.base, config.scale)
     started = time.perf_counter()
 
@@ -67,7 +69,7 @@ def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
         print(f"[{elapsed:6.0f}s] parent: epoch {epoch}/{epochs} mAP50-95 {metrics.map50_95:.4f}", file=sys.stderr)
 
     result = ProxyTrainer(proxy, data).evaluate(Job(model_yaml, folder / "parent", name, on_epoch))
-    print(f"parent: mAP50-95 {result.map50_95:.4f} after {epochs} epochs (its best epoch)", file=sys.stderr)
+    print(f"parent: mAP50-95 {result.map50_95:.4f} after {count(epochs, 'epoch')} (its best epoch)", file=sys.stderr)
     record = {"source": "train", "epochs": epochs, "map50_95": result.map50_95, "seconds": result.train_seconds}
     record["epoch_map50_95"] = result.epoch_map50_95  # the curve's last epochs show the validation's own noise
     return Path(result.weights), record

@@ -20,6 +20,25 @@ from shapenas.search.noise import study_noise  # noqa: E402
 from shapenas.search.objectives import Objectives  # noqa: E402
 from shapenas.search.pareto import FrontRow  # noqa: E402
 from shapenas.search.record import read, trained  # noqa: E402
+from shapenas.text import count  # noqa: E402
+
+
+def _label(trial: optuna.trial.FrozenTrial) -> str:
+    """A trial's number, and a preset's name after it ("1 akconv_authors")."""
+    preset = read(trial).preset
+    return f"{trial.number} {preset}" if preset else str(trial.number)
+
+
+def _number(ax, trials: list, on_front: set[int], x: int, y: int) -> None:
+    """Every trial's label, so any trial of the table can be found: the front's in black, the others' lighter.
+    Trials at one point (a reused twin and the trial it copied) share one label rather than overprint."""
+    at: dict[tuple[float, float], list] = {}
+    for t in trials:
+        at.setdefault((t.values[x], t.values[y]), []).append(t)
+    for position, group in at.items():
+        color = "black" if any(t.number in on_front for t in group) else "0.5"
+        text = ", ".join(_label(t) for t in group)
+        ax.annotate(text, position, textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
 
 
 def _panel(ax, trials: list, rows: list[FrontRow], objectives: Objectives, x: int, y: int, band=None) -> None:
@@ -30,8 +49,7 @@ def _panel(ax, trials: list, rows: list[FrontRow], objectives: Objectives, x: in
     front = sorted((t for t in trials if t.number in on_front), key=lambda t: t.values[x])
     style = "o-" if len(objectives.keys) == 2 else "o"
     ax.plot([t.values[x] for t in front], [t.values[y] for t in front], style, c="tab:blue", label="Pareto front")
-    for t in front:
-        ax.annotate(str(t.number), (t.values[x], t.values[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    _number(ax, trials, on_front, x, y)
     baseline = next((t for t in trials if read(t).preset == "baseline"), None)
     if baseline is not None:
         point = ([baseline.values[x]], [baseline.values[y]])
@@ -55,7 +73,7 @@ def plot_front(study: optuna.Study, rows: list[FrontRow], objectives: Objectives
     for ax, (x, y) in zip(axes[0], pairs, strict=True):
         _panel(ax, trials, rows, objectives, x, y, band)
     axes[0][0].legend(loc="lower right")
-    fig.suptitle(f"study {study.study_name}: {len(trials)} trained trials; costs at {objectives.imgsz} px")
+    fig.suptitle(f"study {study.study_name}: {count(len(trials), 'trained trial')}; costs at {objectives.imgsz} px")
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -73,7 +91,9 @@ def plot_hypervolume(study: optuna.Study, path: Path, reference_point: list[floa
     `default_reference_point`)."""
     reference = reference_point or default_reference_point(study)
     ax = optuna.visualization.matplotlib.plot_hypervolume_history(study, reference_point=reference)
-    ax.set_title(f"{ax.get_title()}\nreference point: " + ", ".join(f"{value:g}" for value in reference), fontsize=9)
+    names = study.metric_names or [f"objective {i}" for i in range(len(reference))]
+    point = ", ".join(f"{name} {value:g}" for name, value in zip(names, reference, strict=True))
+    ax.set_title(f"study {study.study_name}: {ax.get_title()}\nreference point: {point}", fontsize=9)
     ax.figure.set_size_inches(7, 4)
     ax.figure.tight_layout()
     ax.figure.savefig(path, format="png", dpi=120)

@@ -23,6 +23,8 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from shapenas.text import count
+
 _RUNG = re.compile(r"rung_epoch_(\d+)_map50_95")
 
 
@@ -134,7 +136,7 @@ def why_untrained(study: optuna.Study, number: int) -> str:
     """Why trial `number` has no trained result, for an error message: missing, failed (and why), rejected, ..."""
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None:
-        return f"study {study.study_name!r} has no trial {number} ({len(study.trials)} trials)"
+        return f"study {study.study_name!r} has no trial {number} ({count(len(study.trials), 'trial')})"
     stored, state = read(trial), trial.state
     if state == TrialState.FAIL:
         retry = next((t.number for t in trained(study) if t.number > number and read(t).key == stored.key), None)

@@ -40,6 +40,7 @@ from shapenas.search.proposal import render
 from shapenas.search.retrying import RetryingStorage
 from shapenas.search.trial_run import run_trial
 from shapenas.spaces import SearchSpace
+from shapenas.text import count
 
 
 def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
@@ -49,7 +50,7 @@ def enqueue_presets(study: optuna.Study, space: SearchSpace) -> None:
 
 
 class Progress:
-    """One line per event on stderr: trial i of N, each epoch's mAP, the front's size."""
+    """One line per event on stderr: a trial starts training, each epoch's mAP, trial i of N done, the front's size."""
 
     def __init__(self, total: int, objectives: Objectives, stream=None):
         self.total, self.objectives = total, objectives
@@ -58,6 +59,9 @@ class Progress:
 
     def _print(self, text: str) -> None:
         print(f"[{time.perf_counter() - self.started:6.0f}s] {text}", file=self.stream, flush=True)
+
+    def on_train(self, trial: optuna.Trial, epochs: int) -> None:
+        self._print(f"trial {trial.number}: training {record.read(trial).summary} ({count(epochs, 'epoch')})")
 
     def on_epoch(self, trial: optuna.Trial, epoch: int, metrics: EpochMetrics) -> None:
         self._print(f"trial {trial.number}: epoch {epoch} mAP50-95 {metrics.map50_95:.4f}")
@@ -133,6 +137,7 @@ def make_objective(
         classes=classes,
         store=store,
         latency=latency_evaluator(config, space, classes),
+        on_train=lambda trial: progress.on_train(trial, config.proxy.epochs),
     )
 
 

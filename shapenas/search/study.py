@@ -12,6 +12,7 @@ from shapenas.environment import ENVIRONMENT_ATTR, environment
 from shapenas.errors import UserError
 from shapenas.search.objectives import Objectives
 from shapenas.search.storage import existing_study_names
+from shapenas.text import count
 
 CONFIG_ATTR = "shapenas_config"
 
@@ -64,7 +65,8 @@ def load_existing(storage, study_name: str | None) -> tuple[optuna.Study, Config
     names = existing_study_names(storage)
     if study_name is None:
         if len(names) != 1:
-            raise UserError(f"--study is needed: the storage holds {len(names)} studies ({', '.join(names) or 'none'})")
+            held = f"{count(len(names), 'study', 'studies')} ({', '.join(names) or 'none'})"
+            raise UserError(f"--study is needed: the storage holds {held}")
         study_name = names[0]
     if study_name not in names:
         raise UserError(f"--study {study_name!r}: not found in the storage (it holds: {', '.join(names) or 'none'})")

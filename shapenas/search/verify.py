@@ -64,7 +64,8 @@ def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int
     elif numbers:
         missing = [n for n in numbers if n not in trained]
         if missing:
-            raise UserError(f"--trials {missing[0]}: {record.why_untrained(study, missing[0])}")
+            why = record.why_untrained(study, missing[0])
+            raise UserError(f"--trials {missing[0]}: {why}; --trials takes trial numbers (--top K: the K best)")
         picked = [trained[n] for n in numbers]
     else:
         picked = sorted(trained.values(), key=lambda t: (-t.values[0], t.number))

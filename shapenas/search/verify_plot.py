@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
 from shapenas.search.verify_report import Row, verified_front  # noqa: E402
+from shapenas.text import count  # noqa: E402
 
 
 def _draw_trial(ax, row: Row, cost: int) -> None:
@@ -32,7 +33,8 @@ def _panel(ax, rows: list[Row], front: list[Row], cost: int, names: list[str]) -
             _draw_trial(ax, row, cost)
     front = sorted(front, key=lambda r: r.verified[cost])
     xs, ys = [r.verified[cost] for r in front], [r.verified[0] for r in front]
-    ax.plot(xs, ys, "-" if len(names) == 2 else "s", c="tab:green", mfc="none", label="verified front")
+    # A marker on each member: a line alone draws nothing for a one-trial front
+    ax.plot(xs, ys, "s-" if len(names) == 2 else "s", c="tab:green", mfc="none", ms=9, label="verified front")
     ax.set_xlabel(names[cost])
     ax.set_ylabel(f"{names[0]}: proxy, then verified")
     ax.grid(alpha=0.3)
@@ -52,7 +54,8 @@ def plot_verified(study: optuna.Study, rows: list[Row], budget_key: str, path: P
     ax.legend(loc="best", fontsize=8)
     entry = rows[0].entry
     fig.suptitle(
-        f"study {study.study_name}: verified at {entry['epochs']} epochs, {entry['imgsz']} px (budget {budget_key})",
+        f"study {study.study_name}: verified at {count(entry['epochs'], 'epoch')}, {entry['imgsz']} px "
+        f"(budget {budget_key})",
         fontsize=10,
     )
     fig.tight_layout()

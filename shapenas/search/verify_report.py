@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import optuna
 
 from shapenas.search import paired, pareto, record, verified
+from shapenas.text import count
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,18 @@ def _versus(row: Row, baseline: Row | None) -> str:
     return paired.compare(row.scores, baseline.scores).text()
 
 
+MIN_TAU_TRIALS = 3  # over two trials tau can only be -1 or +1: a coin toss, not a correlation
+
+
 def tau_line(rows_: list[Row]) -> str:
+    """Kendall's tau of proxy against verified mAP50-95, or n/a with why."""
     scored = [r for r in rows_ if r.verified is not None]
     tau = verified.kendall_tau([r.proxy[0] for r in scored], [r.verified[0] for r in scored])
-    value = "n/a" if math.isnan(tau) else f"{tau:.2f}"
-    return f"Kendall tau between proxy and verified mAP50-95 over {len(scored)} verified trials: {value}"
+    if len(scored) < MIN_TAU_TRIALS:
+        value = f"n/a (needs {MIN_TAU_TRIALS} or more: over 2 trials it can only be -1 or +1)"
+    else:
+        value = "n/a (the proxy or the verified values are all equal)" if math.isnan(tau) else f"{tau:.2f}"
+    return f"Kendall tau between proxy and verified mAP50-95 over {count(len(scored), 'verified trial')}: {value}"
 
 
 def front_members(study: optuna.Study, rows_: list[Row]) -> dict[int, int | None]:
@@ -141,7 +149,7 @@ def front_lines(study: optuna.Study, rows_: list[Row]) -> list[str]:
     kept = [f"trial {t}" for t, by in members.items() if by is None]
     lost = [f"trial {t} (by trial {by})" for t, by in members.items() if by is not None]
     first = (
-        f"{len(members)} verified members of the proxy's front; not dominated after verification: "
+        f"{count(len(members), 'verified member')} of the proxy's front; not dominated after verification: "
         f"{', '.join(kept) or 'none'}; dominated: {', '.join(lost) or 'none'}"
         if members
         else "no member of the proxy's Pareto front was verified"
@@ -168,7 +176,7 @@ def head_line(rows_: list[Row], budget_key: str) -> str:
     """What the table's figures are: the budget, the score, the range and how the paired interval is computed."""
     first = rows_[0].entry
     return (
-        f"every trial verified at {first['epochs']} epochs, {first['imgsz']} px (budget {budget_key}); "
+        f"every trial verified at {count(first['epochs'], 'epoch')}, {first['imgsz']} px (budget {budget_key}); "
         f"score: {verified.SCORE} mAP50-95 of each seed, verified mAP = its mean over seeds, "
         f"range = {verified.SPREAD}; "
         f"vs baseline: mean difference paired by seed, {paired.LEVEL:.0%} {paired.METHOD} interval over the seeds "
