@@ -11,7 +11,8 @@ study, its samplers and our own code never see a database restart, only a pause.
 - Finishing a trial is made idempotent: if a retried `set_trial_state_values` finds the trial already finished
   exactly as asked, the first try did get through before the connection dropped.
 
-It also holds the facts of how `open_storage` configured it (`url`, `heartbeat_seconds`), so nobody has to probe.
+It also holds the facts of how `open_storage` configured it (`url`, `heartbeat_seconds`, its `outage`): the code
+that needs them takes a `RetryingStorage` and reads them.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from shapenas.errors import ShapenasError
 from shapenas.modules import MODULES, ModuleSpec
 
 EXACT_TOLERANCE = 1e-5  # relative output error below which an initialisation counts as exact
@@ -169,7 +170,7 @@ def train_from_parent(yolo, parent, probe: torch.Tensor | None = None, seed: int
     return records
 
 
-class InheritanceLost(RuntimeError):
+class InheritanceLost(ShapenasError, RuntimeError):
     """The trainer's model did not start from the weights the model was given (e.g. it was rebuilt from its YAML)."""
 
 
