@@ -66,10 +66,11 @@ class ModuleSpec:
     - `summary`: the short text of a chosen module, from its parameters and label (None: `Name(<short><value>,...)`).
     - `init_from(module, *replaced, x=None, generator=None)`: start computing what the trained stock layer it replaces
       computed: a conv module from that layer's `(conv, bn)`, an upsample module from the `nn.Upsample`; `x` is a
-      sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`). None: a warm start
+      sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`). Not given: the
+      class's `init_from_conv` (conv) or `init_from_upsample` (upsample) method, if it has one. None: a warm start
       leaves the module as Ultralytics' transfer left it, and its record says so.
-    - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent (the module's `fuse` method); None
-      for a module without BatchNorm. The Ultralytics seam calls it from `model.fuse()`.
+    - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent. Not given: the class's `fuse`
+      method, if it has one (None for a module without BatchNorm). The Ultralytics seam calls it from `model.fuse()`.
     - `search`: how a slot searches it (`shapenas.spaces.choices.OPTION_MAKERS`): `values`, its one searched
       constructor argument's configured values; `shapes`, a point count then a sampled shape (AKConv);
       `style_groups`, a style then the groups that style allows (DySample).
@@ -100,6 +101,10 @@ class ModuleSpec:
                 f"ModuleSpec {self.name}: yaml_args {self.yaml_args} do not follow {self.cls.__name__}{names}"
             )
         object.__setattr__(self, "defaults", {p.name: p.default for p in params if p.default is not p.empty})
+        hooks = {"init_from": f"init_from_{'conv' if self.kind == 'conv' else 'upsample'}", "fuse": "fuse"}
+        for hook, method in hooks.items():  # membership declared once, where the class is defined
+            if getattr(self, hook) is None:
+                object.__setattr__(self, hook, getattr(self.cls, method, None))
 
     @property
     def replaces(self) -> str:
@@ -141,6 +146,7 @@ def _dysample_summary(params: Mapping[str, Any], label: str) -> str:
     return f"DySample({params['style']},g{params['groups']}{',dyscope' if params.get('dyscope') else ''})"
 
 
+AKCONV_ROW = ("c2", "num_param", "s", "shape")  # its YAML row layout
 # The keys of each module's `space.<config_key>` config section: the values a search offers, and their defaults.
 AKCONV_KEYS = (
     Searched("num_param", (3, 9), Values("int_range", 2, 64)),
@@ -156,59 +162,21 @@ DYSAMPLE_KEYS = (
     Searched("dyscope", False, Values("flag")),
 )
 
-# name, class, kind, YAML row layout (docs/MODULE_CONTRACT.md), config key, searched keys; then its hooks
+# name, class, kind, YAML row layout (docs/MODULE_CONTRACT.md), config key, searched keys, summary; the hooks come
+# from each class's own methods (init_from_conv / init_from_upsample, fuse)
 _SPECS = (
+    ModuleSpec("AKConv", AKConv, "conv", AKCONV_ROW, "akconv", AKCONV_KEYS, _akconv_summary, search="shapes"),
+    ModuleSpec("ODConv", ODConv, "conv", ("c2", "k", "s", "kernel_num", "reduction"), "odconv", ODCONV_KEYS),
+    ModuleSpec("SPConv", SPConv, "conv", ("c2", "k", "s", "ratio"), "spconv", SPCONV_KEYS),
+    ModuleSpec("DynamicConv", DynamicConv, "conv", ("c2", "k", "s", "num_experts"), "dynamic_conv", DYNAMIC_CONV_KEYS),
     ModuleSpec(
-        "AKConv",
-        AKConv,
-        "conv",
-        ("c2", "num_param", "s", "shape"),
-        "akconv",
-        AKCONV_KEYS,
-        summary=_akconv_summary,
-        init_from=AKConv.init_from_conv,
-        fuse=AKConv.fuse,
-        search="shapes",
-    ),
-    ModuleSpec(
-        "ODConv",
-        ODConv,
-        "conv",
-        ("c2", "k", "s", "kernel_num", "reduction"),
-        "odconv",
-        ODCONV_KEYS,
-        init_from=ODConv.init_from_conv,
-        fuse=ODConv.fuse,
-    ),
-    ModuleSpec(
-        "SPConv",
-        SPConv,
-        "conv",
-        ("c2", "k", "s", "ratio"),
-        "spconv",
-        SPCONV_KEYS,
-        init_from=SPConv.init_from_conv,
-        fuse=SPConv.fuse,
-    ),
-    ModuleSpec(
-        "DynamicConv",
-        DynamicConv,
-        "conv",
-        ("c2", "k", "s", "num_experts"),
-        "dynamic_conv",
-        DYNAMIC_CONV_KEYS,
-        init_from=DynamicConv.init_from_conv,
-        fuse=DynamicConv.fuse,
-    ),
-    ModuleSpec(  # no BatchNorm, so nothing to fuse
         "DySample",
         DySample,
         "upsample",
         ("scale", "style", "groups", "dyscope"),
         "dysample",
         DYSAMPLE_KEYS,
-        summary=_dysample_summary,
-        init_from=DySample.init_from_upsample,
+        _dysample_summary,
         search="style_groups",
     ),
 )
