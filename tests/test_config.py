@@ -310,17 +310,3 @@ def test_a_study_stored_before_a_new_key_continues_with_its_default(tmp_path, mo
     assert not created
     with pytest.raises(UserError, match="--study 'old' exists with another config"):
         create_or_continue(config_from_dict(GOOD, overrides=["proxy.init=parent"]), storage, "old")
-
-
-def test_evaluators_take_their_keyword_arguments_from_the_config_sections(tmp_path):
-    from shapenas.evaluators import ProxyTrainer, latency_settings
-    from shapenas.latency import LatencySettings
-
-    config = config_from_dict({"base": "yolov8n.yaml", "cost": {"imgsz": 320, "latency_repeats": 5}})
-    assert latency_settings(config.cost) == LatencySettings(imgsz=320, device="auto", repeats=5, warmup=3)
-    proxy = config_from_dict({"base": "yolov8n.yaml", "proxy": {"epochs": 2, "train_args": {"lr0": 0.01}}}).proxy
-    args = ProxyTrainer(proxy, "data.yaml").train_args(tmp_path, "cpu")
-    expected = {"epochs": 2, "imgsz": 160, "batch": 16, "fraction": 1.0, "seed": 0, "workers": 0, "cache": False}
-    assert {key: args[key] for key in expected} == expected
-    assert (args["lr0"], args["data"], args["device"]) == (0.01, "data.yaml", "cpu")
-    assert args["amp"] is False and args["deterministic"] is True

@@ -163,9 +163,8 @@ def run_trials(
 ) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
-    `storage` is the one `study` lives in. Results this folder saved while the storage was away (`pending`) must be
-    written before: the commands do it first of all (`commands.common.upload_pending`), before anything could take
-    their RUNNING trials for dead or a parent is made. Interrupted trials nobody retried are queued again. Other
+    `storage` is the one `study` lives in; the results it missed while away (`pending`) are the caller's to write
+    first (`commands.common.upload_pending`). Interrupted trials nobody retried are queued again. Other
     processes may work on the study at the same time, one trial at a time, each within the budget
     (`shapenas.search.coordination`): the study ends with exactly `total` finished trials. `space`: the config's,
     when built already (that builds the base model); `parent`: a `shapenas.search.parent.Parent` every candidate
