@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import functools
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,12 @@ class Section:
     def to_dict(self) -> dict[str, Any]:
         """The section as a config file spells it (and a study stores it)."""
         return {field.name: copy.deepcopy(getattr(self, field.name)) for field in _keys(self)}
+
+    def arguments(self, names: Iterable[str], prefix: str = "") -> dict[str, Any]:
+        """Keyword arguments `names` from this section's keys: each from `<prefix><name>` when the section has that
+        key, else from `<name>` (`cost.latency_repeats` gives `repeats`, `cost.imgsz` gives `imgsz`)."""
+        keys = {field.name for field in _keys(self)}
+        return {name: getattr(self, prefix + name if prefix + name in keys else name) for name in names}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ Every exception shapenas raises on purpose derives from `ShapenasError`:
 - `OverBudget` (`shapenas.search.coordination`): a trial asked for after the budget was claimed; failed untrained.
 - `StorageUnavailable` (`shapenas.search.outage`): the storage stayed away past `--storage-retry`; the CLI prints one
   line and exits with code 75 (what was finished is saved locally).
+- `InheritanceLost` (`shapenas.ultralytics.inherit`): `train` from a parent, but the trainer did not start from the
+  inherited weights (also a `RuntimeError`, as it was before it joined this hierarchy).
 
 Anything else that escapes is a bug, and keeps its traceback.
 """

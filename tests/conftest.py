@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny generated dataset (Ultralytics cannot download one here) and quiet, offline Ultralytics."""
+"""Shared fixtures: a tiny generated dataset (Ultralytics cannot download one here), quiet, offline Ultralytics, and
+a throwaway PostgreSQL server."""
 
 import os
 
@@ -14,3 +15,17 @@ def tiny_data(tmp_path_factory):
     from shapenas.data.synth import write_synthetic_dataset
 
     return write_synthetic_dataset(tmp_path_factory.mktemp("synth") / "tiny", n_train=16, n_val=8, imgsz=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    """A throwaway PostgreSQL server (tests/postgres_server.py) for one test module; the tests that use it are
+    skipped, with the reason, where none can be started here."""
+    from tests.postgres_server import PostgresServer, why_not_available
+
+    reason = why_not_available()
+    if reason:
+        pytest.skip(f"no PostgreSQL: {reason}")
+    server = PostgresServer().start()
+    yield server
+    server.stop()

@@ -5,10 +5,14 @@ import pytest
 from shapenas.errors import ShapenasError, UserError, first_line
 from shapenas.evaluators import EvaluationFailed
 from shapenas.search.coordination import OverBudget
+from shapenas.search.outage import StorageUnavailable
 from shapenas.ultralytics.build import BuildError
+from shapenas.ultralytics.inherit import InheritanceLost
 
 
-@pytest.mark.parametrize("cls", [UserError, BuildError, EvaluationFailed, OverBudget])
+@pytest.mark.parametrize(
+    "cls", [UserError, BuildError, EvaluationFailed, OverBudget, StorageUnavailable, InheritanceLost]
+)
 def test_every_deliberate_error_derives_from_one_base(cls):
     assert issubclass(cls, ShapenasError)
 

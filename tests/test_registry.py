@@ -1,7 +1,10 @@
 """The module registry: specs follow their constructors, create_module builds by name, everything that lists modules
-reads the registry, and a sixth module needs only its class and one entry."""
+reads the registry, and a sixth module needs only its class and one entry (even without an `init_from`: a warm-started
+trial still trains, and its checkpoint loads)."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -10,12 +13,15 @@ from torch import nn
 from shapenas.config import config_from_dict
 from shapenas.config_schema import SpaceConfig, config_defaults, config_validators
 from shapenas.cost import count_macs
+from shapenas.data.check import class_count
+from shapenas.evaluators import Job, ProxyTrainer
 from shapenas.modules import MODULES, ModuleSpec, ODConv, create_module, module_spec
 from shapenas.modules.registry import Searched, Values
 from shapenas.spaces import Choice
 from shapenas.spaces.choices import SlotChoices
 from shapenas.spaces.slots import Slot
 from shapenas.ultralytics.build import build_model, load_model_yaml
+from shapenas.ultralytics.checkpoint import load_detection_model
 
 
 def test_registry_order_and_kinds():
@@ -69,7 +75,7 @@ def test_kernel_size_output_size(name, k, s):
     assert y.shape == (2, 12, (9 - 1) // s + 1, (7 - 1) // s + 1)
 
 
-def test_yaml_layout_matches_spec_section_3():
+def test_yaml_layouts_are_pinned():
     layouts = {name: spec.yaml_args for name, spec in MODULES.items()}
     assert layouts == {
         "AKConv": ("c2", "num_param", "s", "shape"),
@@ -186,6 +192,31 @@ def test_a_sixth_module_is_one_class_and_one_entry(monkeypatch):
         ("ScaledConv", "gain=0.5", "ScaledConv: c2 must be even, got 31"),
         ("ScaledConv", "gain=2.0", "ScaledConv: c2 must be even, got 31"),
     ]
+
+
+@pytest.mark.slow
+def test_a_sixth_module_without_init_from_warm_starts_and_its_checkpoint_loads(monkeypatch, tmp_path, tiny_data):
+    """A warm-started trial (the proxy, from a parent of the base) keeps what Ultralytics' transfer gave the module
+    and says so, where it once raised TypeError; the checkpoint it trains loads through the registry's allow-list."""
+    monkeypatch.setitem(MODULES, "ScaledConv", SCALED)
+    assert SCALED.init_from is None and SCALED.fuse is None
+    proxy = {"epochs": 1, "imgsz": 64, "batch": 8, "device": "cpu", "init": "parent"}
+    proxy["train_args"] = {"warmup_epochs": 0, "mosaic": 0.0}
+    config = config_from_dict({"base": "yolov8n.yaml", "data": str(tiny_data), "proxy": proxy})
+    base = {**load_model_yaml("yolov8n.yaml"), "nc": class_count(str(tiny_data))}
+    torch.manual_seed(0)
+    parent = build_model(base)
+    model_yaml = copy.deepcopy(base)
+    model_yaml["backbone"][1] = [-1, 1, "ScaledConv", [128, 3, 2, 2.0]]
+
+    result = ProxyTrainer(config.proxy, str(tiny_data), parent=parent).evaluate(Job(model_yaml, tmp_path, "yolov8n"))
+    records = {record["index"]: record for record in result.layer_init}
+    assert (records[1]["module"], records[1]["how"]) == ("ScaledConv", "partial")  # conv and bn match Conv's names
+    assert records[1]["note"] == "ScaledConv has no init_from: kept what the transfer left (fresh: gain)"
+    assert all(record["how"] == "copied" for index, record in records.items() if index != 1)
+
+    trained = load_detection_model(result.weights)  # refused by a hard-coded allow-list before
+    assert type(trained.model[1]) is ScaledConv and trained.model[1].gain.shape == (32, 1, 1)
 
 
 def test_only_the_modules_value_error_drops_a_value(monkeypatch):

@@ -22,29 +22,18 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
 from shapenas.search.storage import open_storage
-from tests.postgres_server import PostgresServer, why_not_available
 from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, start_worker, wait_for, write_tiny_config
 
 pytestmark = pytest.mark.slow
 OUTAGE_SECONDS = 10
 
 
-@pytest.fixture(scope="module")
-def server():
-    reason = why_not_available()
-    if reason:
-        pytest.skip(f"no PostgreSQL for the outage tests: {reason}")
-    server = PostgresServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def running(server):
+def running(postgres_server):
     """The server, started again after a test that left it stopped."""
-    yield server
-    if not server.running:
-        server.resume()
+    yield postgres_server
+    if not postgres_server.running:
+        postgres_server.resume()
 
 
 def _create(url, study, folder, data, trials, epochs):

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
 import time
 
 import optuna
 import pytest
 import sqlalchemy
 
-from shapenas.search.outage import StorageUnavailable, is_transient
+from shapenas.search.outage import Outage, StorageUnavailable, is_transient
+from shapenas.search.retrying import RetryingStorage
 from shapenas.search.storage import open_storage
 from tests.helpers import SQLITE_BUSY_SECONDS, ExclusiveLock
 
@@ -132,6 +134,46 @@ def test_writes_to_the_running_trial_never_wait_and_are_written_later(sqlite_stu
         trial.set_user_attr("map50_95", 0.5)  # one try (sqlite3's own wait), then queued: training goes on
         assert time.monotonic() - started < SQLITE_BUSY_SECONDS + 2
         assert storage.queued() == [("user", "map50_95", 0.5)] and trial.user_attrs["map50_95"] == 0.5
-    lock.release()
-    storage.flush(trial_id)
-    assert storage.queued() == [] and storage.get_trial(trial_id).user_attrs == {"map50_95": 0.5}
+        lock.release()
+        trial.set_user_attr("epochs", 3)  # the next write takes the queued one along, first
+        assert storage.queued() == []
+    assert storage.get_trial(trial_id).user_attrs == {"map50_95": 0.5, "epochs": 3}
+
+
+class _Flaky(optuna.storages.InMemoryStorage):
+    """An in-memory storage whose attribute writes fail as a dropped connection while `away` is set."""
+
+    away = True
+
+    def set_trial_user_attr(self, trial_id, key, value):
+        if self.away:
+            raise sqlalchemy.exc.OperationalError("UPDATE", {}, ConnectionError("server closed the connection"))
+        super().set_trial_user_attr(trial_id, key, value)
+
+
+def test_threads_writing_to_the_owned_trial_lose_nothing_and_keep_their_order():
+    """Optuna requires a storage to be thread-safe: the queue of the owned trial is shared by every thread."""
+    inner = _Flaky()
+    storage = RetryingStorage(inner, "memory", None, Outage(60))
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial_id = storage.trial_id("s", study.ask().number)
+    other_id = storage.trial_id("s", study.ask().number)
+
+    def write(thread: int) -> None:
+        for value in range(200):
+            storage.set_trial_user_attr(trial_id, f"t{thread}", value)
+            storage.set_trial_user_attr(trial_id, f"t{thread}.{value}", value)
+            if value == 100 and thread == 0:
+                inner.away = False  # the storage comes back midway
+
+    with storage.owning(trial_id):
+        threads = [threading.Thread(target=write, args=(thread,)) for thread in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        storage.set_trial_user_attr(other_id, "other", 1)  # another trial's write goes straight through
+        assert storage.queued() == []
+    attrs = storage.get_trial(trial_id).user_attrs
+    assert [attrs[f"t{thread}"] for thread in range(4)] == [199] * 4  # each thread's last write is the last written
+    assert len(attrs) == 4 + 4 * 200 and storage.get_trial(other_id).user_attrs == {"other": 1}

@@ -1,4 +1,5 @@
-"""A trial that cannot be scored fails with its reason stored, and the study goes on."""
+"""A trial that cannot be scored fails with its reason stored, and the study goes on; what the evaluators are given
+comes from the config."""
 
 import math
 from types import SimpleNamespace
@@ -117,3 +118,17 @@ def test_an_unexpected_error_keeps_its_traceback_and_the_trial_keeps_why(tmp_pat
     trial = study.trials[0]
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["fail_reason"] == "ZeroDivisionError: a bug in an evaluator"
+
+
+def test_evaluators_take_their_keyword_arguments_from_the_config_sections(tmp_path):
+    from shapenas.evaluators import latency_settings
+    from shapenas.latency import LatencySettings
+
+    config = config_from_dict({"base": "yolov8n.yaml", "cost": {"imgsz": 320, "latency_repeats": 5}})
+    assert latency_settings(config.cost) == LatencySettings(imgsz=320, device="auto", repeats=5, warmup=3)
+    proxy = config_from_dict({"base": "yolov8n.yaml", "proxy": {"epochs": 2, "train_args": {"lr0": 0.01}}}).proxy
+    args = ProxyTrainer(proxy, "data.yaml").train_args(tmp_path, "cpu")
+    expected = {"epochs": 2, "imgsz": 160, "batch": 16, "fraction": 1.0, "seed": 0, "workers": 0, "cache": False}
+    assert {key: args[key] for key in expected} == expected
+    assert (args["lr0"], args["data"], args["device"]) == (0.01, "data.yaml", "cpu")
+    assert args["amp"] is False and args["deterministic"] is True

@@ -22,20 +22,14 @@ from optuna.trial import TrialState
 from shapenas.config import load_config
 from shapenas.spaces import SearchSpace
 from shapenas.spaces.candidate import Candidate, Choice
-from tests.postgres_server import PostgresServer, why_not_available
 from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, snapshot, start_worker, write_tiny_config
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    reason = why_not_available()
-    if reason:
-        pytest.skip(f"no PostgreSQL for the worker tests: {reason}")
-    server = PostgresServer().start()
-    yield server.url
-    server.stop()
+@pytest.fixture
+def postgres_url(postgres_server):
+    return postgres_server.url
 
 
 def _create(url, study, folder, data, trials):

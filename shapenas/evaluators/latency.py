@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from shapenas.config_schema import CostConfig
 from shapenas.errors import UserError
 from shapenas.evaluators.base import EvaluationFailed, Evaluator, Job, LatencyResult, checked_model_yaml
@@ -14,12 +16,7 @@ def latency_settings(cost: CostConfig) -> LatencySettings:
     index it does not have)."""
     try:
         return LatencySettings(
-            imgsz=cost.imgsz,
-            device=cost.device,
-            backend=cost.latency_backend,
-            repeats=cost.latency_repeats,
-            warmup=cost.latency_warmup,
-            threads=cost.latency_threads,
+            **cost.arguments([field.name for field in dataclasses.fields(LatencySettings)], "latency_")
         )
     except ValueError as error:
         raise UserError(f"cost: {error}") from None

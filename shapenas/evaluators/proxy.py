@@ -33,6 +33,15 @@ from shapenas.ultralytics.callbacks import add_frozen_batchnorm, add_temperature
 from shapenas.ultralytics.metrics import box_map
 
 _CUDA_OOM_MARKERS = ("CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
+_TRAIN_KEYS = (
+    "epochs",
+    "imgsz",
+    "batch",
+    "fraction",
+    "seed",
+    "workers",
+    "cache",
+)  # `proxy` keys Ultralytics takes as is
 
 
 class _EpochRecorder:
@@ -109,18 +118,11 @@ class ProxyTrainer(Evaluator[ProxyResult]):
         return [record.to_dict() for record in records]
 
     def train_args(self, folder: Path, device: str) -> dict[str, Any]:
-        p = self.proxy
         return dict(
-            **p.train_args,
+            **self.proxy.train_args,
+            **self.proxy.arguments(_TRAIN_KEYS),
             data=self.data,
-            epochs=p.epochs,
-            imgsz=p.imgsz,
-            batch=p.batch,
-            fraction=p.fraction,
-            seed=p.seed,
             deterministic=True,
-            workers=p.workers,
-            cache=p.cache,
             device=device,
             amp=device != "cpu",
             project=str(folder.resolve()),

@@ -20,9 +20,7 @@ import torch
 import torch.nn as nn
 
 from shapenas.modules._checks import check_divisible, check_int, check_odd_int
-from shapenas.modules._fold import fold_into_kernels
-from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
-from shapenas.modules._pickled import renamed_attributes
+from shapenas.modules._experts import ExpertConv
 from shapenas.modules.dynamic_kernel import per_sample_conv
 
 __all__ = ["DynamicConv"]
@@ -36,7 +34,7 @@ def _check_args(c1: int, c2: int, k: int, s: int, num_experts: int, groups: int)
     check_divisible("DynamicConv", {"c1": c1, "c2": c2}, "groups", groups)
 
 
-class DynamicConv(nn.Module):
+class DynamicConv(ExpertConv):
     """Mixture-of-experts convolution + BN + SiLU.
 
     ``x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)`` (padding ``k // 2``).
@@ -49,22 +47,12 @@ class DynamicConv(nn.Module):
         super().__init__()
         _check_args(c1, c2, k, s, num_experts, groups)
         self.c1, self.c2, self.k, self.s, self.groups, self.num_experts = c1, c2, k, s, groups, num_experts
-        # Stored 4-D as (num_experts*c2, c1/groups, k, k): Ultralytics moves checkpoints with
-        # .to(memory_format=...), which rejects 5-D tensors. Viewed as (num_experts, c2, c1/groups, k, k) wherever
-        # the kernels are used.
-        self.weight = nn.Parameter(torch.empty(num_experts * c2, c1 // groups, k, k))
+        self.weight = self._expert_weight(num_experts)  # 4-D, viewed 5-D by kernels() (see ExpertConv)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.routing = nn.Linear(c1, num_experts)
         self.bn = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
         self.reset_parameters()
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(renamed_attributes(state, {"g": "groups"}))
-
-    def kernels(self) -> torch.Tensor:
-        """The candidate kernels as a view of shape (num_experts, c2, c1/groups, k, k)."""
-        return self.weight.view(self.num_experts, self.c2, self.c1 // self.groups, self.k, self.k)
 
     def reset_parameters(self) -> None:
         """Each expert initialised like an ``nn.Conv2d`` weight, as timm's CondConv2d (used by ParameterNet) does."""
@@ -89,13 +77,9 @@ class DynamicConv(nn.Module):
         (sparse upcycling's idea for convolutions). BatchNorm is copied. ``ValueError`` if the conv does not fit.
         No input sample ``x`` is needed.
         """
-        check_replaces_conv("DynamicConv", self, conv, self.k, self.s, self.groups)
-        base = conv.weight * (2.0 / self.num_experts)
-        experts = base.unsqueeze(0) + zero_sum_noise(self.num_experts, base, spread, generator)
-        self.weight.copy_(experts.reshape_as(self.weight))
+        self._start_experts(conv, bn, 2.0 / self.num_experts, spread, generator)
         nn.init.zeros_(self.routing.weight)
         nn.init.zeros_(self.routing.bias)
-        copy_batchnorm(self.bn, bn)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, bn: nn.BatchNorm2d, num_experts: int = 4, **init) -> DynamicConv:
@@ -147,11 +131,7 @@ class DynamicConv(nn.Module):
         (scale * W_e))``. So every expert is scaled along ``c2`` (in place of ``weight``) and ``shift`` becomes the
         convolution's ``bias`` (c2,). Exact for any routing.
         """
-        if not hasattr(self, "bn"):
-            return
-        self.weight, self.bias = fold_into_kernels(self.kernels(), self.bn)
-        del self.bn
-        self.forward = self.forward_fuse
+        self._fold_bn()
 
     def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` after ``fuse()``: the experts carry BN's scale, ``bias`` its shift."""

@@ -22,9 +22,7 @@ import torch
 import torch.nn as nn
 
 from shapenas.modules._checks import check_divisible, check_fraction, check_int, check_odd_int
-from shapenas.modules._fold import fold_into_kernels
-from shapenas.modules._init_from import check_replaces_conv, copy_batchnorm, zero_sum_noise
-from shapenas.modules._pickled import renamed_attributes
+from shapenas.modules._experts import ExpertConv
 from shapenas.modules.dynamic_kernel import per_sample_conv
 
 __all__ = ["ODConv", "set_temperature", "temperature_at"]
@@ -39,7 +37,7 @@ def _check_args(c1: int, c2: int, k: int, s: int, kernel_num: int, reduction: fl
     check_divisible("ODConv", {"c1": c1, "c2": c2}, "groups", groups)
 
 
-class ODConv(nn.Module):
+class ODConv(ExpertConv):
     """Omni-dimensional dynamic convolution + BN + SiLU.
 
     ``x: (B, c1, H, W) -> (B, c2, floor((H-1)/s)+1, floor((W-1)/s)+1)`` (padding ``k // 2``).
@@ -59,10 +57,7 @@ class ODConv(nn.Module):
         # Plain float, not a buffer: Ultralytics' ModelEMA averages every floating state_dict entry,
         # which would blend the EMA's temperature with the model's instead of following the schedule.
         self.temperature = 1.0
-        # Stored 4-D as (kernel_num*c2, c1/groups, k, k): Ultralytics moves checkpoints with
-        # .to(memory_format=...), which rejects 5-D tensors. Viewed as (kernel_num, c2, c1/groups, k, k) wherever
-        # the kernels are used.
-        self.weight = nn.Parameter(torch.empty(kernel_num * c2, c1 // groups, k, k))
+        self.weight = self._expert_weight(kernel_num)  # 4-D, viewed 5-D by kernels() (see ExpertConv)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Conv2d(c1, a, 1, bias=False)
         # GroupNorm(1, A) normalises each sample's A features on its own; BatchNorm here (as in the
@@ -77,13 +72,6 @@ class ODConv(nn.Module):
         self.bn = nn.BatchNorm2d(c2)
         self.act = nn.SiLU()
         self.reset_parameters()
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(renamed_attributes(state, {"g": "groups"}))
-
-    def kernels(self) -> torch.Tensor:
-        """The candidate kernels as a view of shape (kernel_num, c2, c1/groups, k, k)."""
-        return self.weight.view(self.kernel_num, self.c2, self.c1 // self.groups, self.k, self.k)
 
     def reset_parameters(self) -> None:
         """Kaiming (fan_out, relu) for every kernel and attention conv, zero biases, as the authors do."""
@@ -115,15 +103,11 @@ class ODConv(nn.Module):
         zero-sum noise (``spread`` of the kernel's spread), so their mean, scaled by the attentions, is ``W``.
         BatchNorm is copied. ``ValueError`` if the conv does not fit. No input sample ``x`` is needed.
         """
-        check_replaces_conv("ODConv", self, conv, self.k, self.s, self.groups)
         attentions = 1 + (self.filter_fc is not None) + (self.spatial_fc is not None)
-        base = conv.weight * 2.0**attentions
-        kernels = base.unsqueeze(0) + zero_sum_noise(self.kernel_num, base, spread, generator)
-        self.weight.copy_(kernels.reshape_as(self.weight))
+        self._start_experts(conv, bn, 2.0**attentions, spread, generator)
         for head in self._heads():
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
-        copy_batchnorm(self.bn, bn)
 
     @classmethod
     def from_conv(
@@ -212,11 +196,7 @@ class ODConv(nn.Module):
         Exact for any input and temperature. The attention branch's GroupNorm normalises each sample by its own
         statistics, so it stays.
         """
-        if not hasattr(self, "bn"):
-            return
-        self.weight, self.bias = fold_into_kernels(self.kernels(), self.bn)
-        del self.bn
-        self.forward = self.forward_fuse
+        self._fold_bn()
 
     def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` after ``fuse()``: the candidate kernels carry BN's scale, ``bias`` its shift."""

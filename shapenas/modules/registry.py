@@ -8,7 +8,6 @@ searched values, and the summary text), the `space.<config_key>` config sections
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,16 +59,21 @@ class Searched:
 class ModuleSpec:
     """A searchable module.
 
-    - `yaml_args`: the names of a YAML row's arguments, in order (SPEC.md section 3); a conv module's row starts with
-      `c2`, an upsample module's row has no channels (they are kept). The rest follow the constructor's order.
+    - `yaml_args`: the names of a YAML row's arguments, in order; a conv module's row starts with `c2`, an upsample
+      module's row has no channels (they are kept). The rest follow the constructor's order (docs/MODULE_CONTRACT.md).
     - `searched`: its `space.<config_key>` config keys; `config_key` also names its Optuna parameters
       (`L<layer>.<config_key>.<name>`).
     - `summary`: the short text of a chosen module, from its parameters and label (None: `Name(<short><value>,...)`).
     - `init_from(module, *replaced, x=None, generator=None)`: start computing what the trained stock layer it replaces
       computed: a conv module from that layer's `(conv, bn)`, an upsample module from the `nn.Upsample`; `x` is a
-      sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`).
-    - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent (the module's `fuse` method); None
-      for a module without BatchNorm. The Ultralytics seam calls it from `model.fuse()`.
+      sample of the layer's input, `generator` seeds any noise (see `shapenas.inherit_weights`). Not given: the
+      class's `init_from_conv` (conv) or `init_from_upsample` (upsample) method, if it has one. None: a warm start
+      leaves the module as Ultralytics' transfer left it, and its record says so.
+    - `fuse(module)`: fold its BatchNorm for inference, in place and idempotent. Not given: the class's `fuse`
+      method, if it has one (None for a module without BatchNorm). The Ultralytics seam calls it from `model.fuse()`.
+    - `search`: how a slot searches it (`shapenas.spaces.choices.OPTION_MAKERS`): `values`, its one searched
+      constructor argument's configured values; `shapes`, a point count then a sampled shape (AKConv);
+      `style_groups`, a style then the groups that style allows (DySample).
     """
 
     name: str
@@ -81,6 +85,7 @@ class ModuleSpec:
     summary: Callable[[Mapping[str, Any], str], str] | None = None
     init_from: Callable[..., None] | None = None
     fuse: Callable[[nn.Module], None] | None = None
+    search: str = "values"
     defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +101,10 @@ class ModuleSpec:
                 f"ModuleSpec {self.name}: yaml_args {self.yaml_args} do not follow {self.cls.__name__}{names}"
             )
         object.__setattr__(self, "defaults", {p.name: p.default for p in params if p.default is not p.empty})
+        hooks = {"init_from": f"init_from_{'conv' if self.kind == 'conv' else 'upsample'}", "fuse": "fuse"}
+        for hook, method in hooks.items():  # membership declared once, where the class is defined
+            if getattr(self, hook) is None:
+                object.__setattr__(self, hook, getattr(self.cls, method, None))
 
     @property
     def replaces(self) -> str:
@@ -137,6 +146,7 @@ def _dysample_summary(params: Mapping[str, Any], label: str) -> str:
     return f"DySample({params['style']},g{params['groups']}{',dyscope' if params.get('dyscope') else ''})"
 
 
+AKCONV_ROW = ("c2", "num_param", "s", "shape")  # its YAML row layout
 # The keys of each module's `space.<config_key>` config section: the values a search offers, and their defaults.
 AKCONV_KEYS = (
     Searched("num_param", (3, 9), Values("int_range", 2, 64)),
@@ -152,9 +162,10 @@ DYSAMPLE_KEYS = (
     Searched("dyscope", False, Values("flag")),
 )
 
-# name, class, kind, YAML row layout (SPEC.md section 3), config key, searched keys, summary
+# name, class, kind, YAML row layout (docs/MODULE_CONTRACT.md), config key, searched keys, summary; the hooks come
+# from each class's own methods (init_from_conv / init_from_upsample, fuse)
 _SPECS = (
-    ModuleSpec("AKConv", AKConv, "conv", ("c2", "num_param", "s", "shape"), "akconv", AKCONV_KEYS, _akconv_summary),
+    ModuleSpec("AKConv", AKConv, "conv", AKCONV_ROW, "akconv", AKCONV_KEYS, _akconv_summary, search="shapes"),
     ModuleSpec("ODConv", ODConv, "conv", ("c2", "k", "s", "kernel_num", "reduction"), "odconv", ODCONV_KEYS),
     ModuleSpec("SPConv", SPConv, "conv", ("c2", "k", "s", "ratio"), "spconv", SPCONV_KEYS),
     ModuleSpec("DynamicConv", DynamicConv, "conv", ("c2", "k", "s", "num_experts"), "dynamic_conv", DYNAMIC_CONV_KEYS),
@@ -166,20 +177,9 @@ _SPECS = (
         "dysample",
         DYSAMPLE_KEYS,
         _dysample_summary,
+        search="style_groups",
     ),
 )
-# every module starts from the layer it replaces with its own method (the same keywords for all)
-_INIT_FROM = {
-    "AKConv": AKConv.init_from_conv,
-    "ODConv": ODConv.init_from_conv,
-    "SPConv": SPConv.init_from_conv,
-    "DynamicConv": DynamicConv.init_from_conv,
-    "DySample": DySample.init_from_upsample,
-}
-_SPECS = tuple(dataclasses.replace(spec, init_from=_INIT_FROM[spec.name]) for spec in _SPECS)
-# BatchNorm folded for inference by each module's own method; DySample has no BatchNorm, so nothing to fold
-_FUSE = {"AKConv": AKConv.fuse, "ODConv": ODConv.fuse, "SPConv": SPConv.fuse, "DynamicConv": DynamicConv.fuse}
-_SPECS = tuple(dataclasses.replace(spec, fuse=_FUSE.get(spec.name)) for spec in _SPECS)
 MODULES: dict[str, ModuleSpec] = {spec.name: spec for spec in _SPECS}
 
 

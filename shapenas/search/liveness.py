@@ -1,5 +1,6 @@
 """Whether the process holding a claim (`shapenas.search.claims`) is still alive: its heartbeat, and the rule others
-judge it by. This is the one place that decides liveness, so claims can move onto another heartbeat unchanged.
+judge it by. Claims only: a trial's liveness is Optuna's heartbeat on RDB storages (`shapenas.search.heartbeat`,
+which fails stale trials) and `fail_left_running` on journal files, so two rules decide liveness today (issue 19).
 
 The holder writes the wall time into its claim's user attribute `beat` every `seconds`, from a thread. Another process
 counts the holder dead once it has seen the same `beat` for longer than `2 * seconds` by its own monotonic clock: no
@@ -19,6 +20,7 @@ from typing import Any, Callable
 import optuna
 
 from shapenas.search.claim_attrs import BEAT_ATTR
+from shapenas.search.retrying import RetryingStorage
 
 GRACE_BEATS = 2  # a claim silent for this many heartbeats is dead
 JOIN_SLACK_SECONDS = 10.0
@@ -74,10 +76,9 @@ class DeathWatch:
         self._seen: dict[int, tuple[Any, float]] = {}  # claim number -> (beat, when this process first saw it)
 
     @classmethod
-    def on(cls, storage, seconds: float, clock: Callable[[], float] = time.monotonic) -> DeathWatch:
-        """A watch for claims on `storage`, aware of its outages when it is a retrying storage."""
-        outage = getattr(storage, "outage", None)
-        return cls(seconds, clock, calm_for=None if outage is None else outage.calm_for)
+    def on(cls, storage: RetryingStorage, seconds: float, clock: Callable[[], float] = time.monotonic) -> DeathWatch:
+        """A watch for claims on `storage`, aware of its outages."""
+        return cls(seconds, clock, calm_for=storage.outage.calm_for)
 
     def is_dead(self, claim: optuna.trial.FrozenTrial) -> bool:
         beat, now = claim.user_attrs.get(BEAT_ATTR), self.clock()

@@ -4,17 +4,21 @@ Every call goes to the wrapped storage and is retried while the storage is away 
 study, its samplers and our own code never see a database restart, only a pause. Two exceptions to "wait":
 
 - Writes to the trial this process is running (`owning(trial_id)`) never wait: they are tried once and, when the
-  storage does not answer, queued and written with the next one or at the trial's end (`flush`). Training goes on
-  through an outage, and an attribute set during it is kept (Optuna's `Trial` caches it too).
+  storage does not answer, queued. The next write to that trial takes the queued ones along, in order; what is still
+  queued at the trial's end goes into its `TrialEnd` (`queued()`), which `shapenas.search.pending.deliver` writes,
+  waiting like any call. Training goes on through an outage, and an attribute set during it is kept (Optuna's `Trial`
+  caches it too).
 - Finishing a trial is made idempotent: if a retried `set_trial_state_values` finds the trial already finished
   exactly as asked, the first try did get through before the connection dropped.
 
-It also holds the facts of how `open_storage` configured it (`url`, `heartbeat_seconds`), so nobody has to probe.
+It also holds the facts of how `open_storage` configured it (`url`, `heartbeat_seconds`, its `outage`): the code
+that needs them takes a `RetryingStorage` and reads them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Container, Sequence
 from typing import Any, Iterator
 
@@ -31,11 +35,18 @@ _SETTERS = {"user": "set_trial_user_attr", "system": "set_trial_system_attr"}
 
 
 class RetryingStorage(BaseStorage):
-    """`inner`, waited for while it is away; give this object (not `inner`) to `optuna.create_study`/`load_study`."""
+    """`inner`, waited for while it is away; give this object (not `inner`) to `optuna.create_study`/`load_study`.
+
+    **Thread safety**: as Optuna requires of a storage. The heartbeat threads share it with the trial's thread; the
+    owned trial and its queue are read and changed under one lock, which is also held while the queue is written
+    (one try per write), so writes to the owned trial keep their order whichever thread makes them. Every other call
+    goes straight to `inner`, which is thread-safe itself.
+    """
 
     def __init__(self, inner: BaseStorage, url: str, heartbeat_seconds: int | None, outage: Outage):
         self.inner, self.url, self.outage = inner, url, outage
         self.heartbeat_seconds = heartbeat_seconds  # None: this storage has no heartbeat (journal files, memory)
+        self._lock = threading.RLock()
         self._owned: int | None = None
         self._queued: list[Write] = []
 
@@ -50,30 +61,33 @@ class RetryingStorage(BaseStorage):
 
     @contextlib.contextmanager
     def owning(self, trial_id: int) -> Iterator[None]:
-        """Within the block, writes to `trial_id` never wait for the storage (see the module's docstring)."""
-        self._owned, self._queued = trial_id, []
+        """Within the block, writes to `trial_id` never wait for the storage (see the module's docstring); what is
+        still queued when it ends must be taken with `queued()` inside it."""
+        with self._lock:
+            self._owned, self._queued = trial_id, []
         try:
             yield
         finally:
-            self._owned = None
+            with self._lock:
+                self._owned, self._queued = None, []
 
     def queued(self) -> list[Write]:
         """The owned trial's attribute writes that have not reached the storage yet, oldest first."""
-        return list(self._queued)
-
-    def flush(self, trial_id: int) -> None:
-        """Write what is queued for `trial_id`, waiting for the storage like any call; raises what the write raises."""
-        while self._queued:
-            kind, key, value = self._queued[0]
-            self._call(_SETTERS[kind], trial_id, key, value)
-            self._queued.pop(0)
+        with self._lock:
+            return list(self._queued)
 
     def _write_owned(self, kind: str, trial_id: int, key: str, value: Any) -> None:
-        if trial_id != self._owned:
+        with self._lock:
+            owned = trial_id == self._owned
+            if owned:
+                self._queued.append((kind, key, value))
+                self._write_queue(trial_id)
+        if not owned:
             self._call(_SETTERS[kind], trial_id, key, value)
-            return
-        self._queued.append((kind, key, value))
-        while self._queued:  # in order, one try each; stop at the first that does not get through
+
+    def _write_queue(self, trial_id: int) -> None:
+        """Under the lock: the queue, in order, one try each; stops at the first write that does not get through."""
+        while self._queued:
             kind, key, value = self._queued[0]
             try:
                 getattr(self.inner, _SETTERS[kind])(trial_id, key, value)

@@ -35,7 +35,7 @@ from shapenas.search.heartbeat import fail_dead_trials
 from shapenas.search.noise import ensure_noise, study_noise
 from shapenas.search.objective import Objective
 from shapenas.search.objectives import Objectives
-from shapenas.search.pending import pending_folder, upload_pending
+from shapenas.search.pending import pending_folder
 from shapenas.search.proposal import render
 from shapenas.search.retrying import RetryingStorage
 from shapenas.search.trial_run import run_trial
@@ -149,9 +149,8 @@ def latency_evaluator(config: Config, space: SearchSpace, classes: int | None) -
 
 
 def _before_trials(study: optuna.Study, storage: RetryingStorage, config: Config, run_dir: Path, parent) -> None:
-    """What a process does once before its first trial: write the results it saved while the storage was away,
-    queue interrupted trials again, say whether it computes unlike the study's creator, measure the proxy's noise."""
-    upload_pending(study, storage, pending_folder(run_dir))
+    """What a process does once before its first trial: queue interrupted trials again, say whether it computes
+    unlike the study's creator, measure the proxy's noise."""
     sys.stderr.write("".join(f"trial {n} was interrupted: queued again\n" for n in queue_interrupted(study)))
     note_differences(environment(resolve_device(config.proxy.device)), study.user_attrs, study.study_name)
     ensure_noise(study, storage, config, require_data(config), run_dir, parent)
@@ -169,12 +168,13 @@ def run_trials(
 ) -> int:
     """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
 
-    `storage` is the one `study` lives in. Results saved while the storage was away (`pending`) are written first,
-    and interrupted trials nobody retried are queued again. Other processes may work on the study at the same time,
-    one trial at a time, each within the budget (`shapenas.search.coordination`): the study ends with exactly
-    `total` finished trials. `space`: the config's, when built already (that builds the base model); `parent`: a
-    `shapenas.search.parent.Parent` every candidate starts from (None: from scratch); `store`: an artifact store for
-    each trained trial's weights and YAML (None: on this machine only).
+    `storage` is the one `study` lives in; the results it missed while away (`pending`) are the caller's to write
+    first (`commands.common.upload_pending`). Interrupted trials nobody retried are queued again. Other
+    processes may work on the study at the same time, one trial at a time, each within the budget
+    (`shapenas.search.coordination`): the study ends with exactly `total` finished trials. `space`: the config's,
+    when built already (that builds the base model); `parent`: a `shapenas.search.parent.Parent` every candidate
+    starts from (None: from scratch); `store`: an artifact store for each trained trial's weights and YAML (None: on
+    this machine only).
     """
     _before_trials(study, storage, config, run_dir, parent)
     space = SearchSpace(config) if space is None else space

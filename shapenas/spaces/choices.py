@@ -109,7 +109,8 @@ class ValueOption(SpecOption):
 
 
 class AKConvOption(SpecOption):
-    """AKConv: `num_param` from an inclusive range, then a shape; YAML row `[c2, N, stride, [[row, col], ...]]`."""
+    """A point count (`num_param`) from an inclusive range, then a shape (`search: shapes`, AKConv); YAML row
+    `[c2, N, stride, [[row, col], ...]]`."""
 
     def __init__(self, spec: ModuleSpec, num_param: list[int], shapes: ShapeChoices):
         super().__init__(spec)
@@ -117,17 +118,17 @@ class AKConvOption(SpecOption):
         self.shapes = shapes
 
     def suggest(self, trial, prefix: str) -> Choice:
-        name = f"{prefix}.akconv.n"
+        name = f"{prefix}.{self.spec.config_key}.n"
         n = self.low if self.low == self.high else trial.suggest_int(name, self.low, self.high)
-        label, points = self.shapes.suggest(trial, f"{prefix}.akconv", n)
-        return Choice.of("AKConv", label, num_param=n, points=points)
+        label, points = self.shapes.suggest(trial, f"{prefix}.{self.spec.config_key}", n)
+        return Choice.of(self.module, label, num_param=n, points=points)
 
     def to_params(self, choice: Choice, prefix: str) -> dict:
-        n = choice.get("num_param")
+        n, key = choice.get("num_param"), f"{prefix}.{self.spec.config_key}"
         if not self.low <= n <= self.high:
-            raise ValueError(f"{prefix}.akconv.n: {n} is not in [{self.low}, {self.high}]")
-        params = {f"{prefix}.akconv.n": n} if self.low < self.high else {}
-        return {**params, **self.shapes.to_params(choice.label, choice.get("points"), f"{prefix}.akconv")}
+            raise ValueError(f"{key}.n: {n} is not in [{self.low}, {self.high}]")
+        params = {f"{key}.n": n} if self.low < self.high else {}
+        return {**params, **self.shapes.to_params(choice.label, choice.get("points"), key)}
 
     def yaml_params(self, choice: Choice) -> dict[str, Any]:
         return {"num_param": choice.get("num_param"), "shape": [list(point) for point in choice.get("points")]}
@@ -136,11 +137,11 @@ class AKConvOption(SpecOption):
         return sum(self.shapes.count(n) for n in range(self.low, self.high + 1))
 
     def describe(self) -> str:
-        return f"AKConv(n {self.low}..{self.high}; {self.shapes.describe()})"
+        return f"{self.module}(n {self.low}..{self.high}; {self.shapes.describe()})"
 
 
 class DySampleOption(SpecOption):
-    """DySample: a style, then groups valid for that style (`L<i>.dysample.<style>.groups`).
+    """A style, then groups valid for that style (`search: style_groups`, DySample: `L<i>.dysample.<style>.groups`).
 
     YAML row `[scale, style, groups, dyscope]`.
     """
@@ -151,21 +152,22 @@ class DySampleOption(SpecOption):
         self.styles = list(groups_by_style)
 
     def suggest(self, trial, prefix: str) -> Choice:
-        style = pick(trial, f"{prefix}.dysample.style", self.styles)
-        groups = pick(trial, f"{prefix}.dysample.{style}.groups", self.groups_by_style[style])
-        return Choice.of("DySample", style=style, groups=groups, dyscope=self.dyscope)
+        key = f"{prefix}.{self.spec.config_key}"
+        style = pick(trial, f"{key}.style", self.styles)
+        groups = pick(trial, f"{key}.{style}.groups", self.groups_by_style[style])
+        return Choice.of(self.module, style=style, groups=groups, dyscope=self.dyscope)
 
     def to_params(self, choice: Choice, prefix: str) -> dict:
-        style = choice.get("style")
-        params = put({}, f"{prefix}.dysample.style", self.styles, style)
-        return put(params, f"{prefix}.dysample.{style}.groups", self.groups_by_style[style], choice.get("groups"))
+        key, style = f"{prefix}.{self.spec.config_key}", choice.get("style")
+        params = put({}, f"{key}.style", self.styles, style)
+        return put(params, f"{key}.{style}.groups", self.groups_by_style[style], choice.get("groups"))
 
     def count(self) -> int:
         return sum(map(len, self.groups_by_style.values()))
 
     def describe(self) -> str:
         styles = "; ".join(f"{s} g{','.join(map(str, g))}" for s, g in self.groups_by_style.items())
-        return f"DySample({styles}{'; dyscope' if self.dyscope else ''})"
+        return f"{self.module}({styles}{'; dyscope' if self.dyscope else ''})"
 
 
 # An option maker reads the module's `space.<config_key>` section: its searched keys are attributes (section.groups).
@@ -176,7 +178,7 @@ def _value_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: list[
     """The default: the module's one searched constructor argument, its configured values that build here."""
     searched = [key.key for key in spec.searched if key.argument]
     if len(searched) != 1:
-        raise ValueError(f"{spec.name}: searches {len(searched)} arguments; give it an option class in choices.py")
+        raise ValueError(f"{spec.name}: searches {len(searched)} arguments; give it a `search` of OPTION_MAKERS")
     param = searched[0]
     values = [v for v in getattr(section, param) if _builds(spec, slot, {param: v}, dropped)]
     return ValueOption(spec, param, values) if values else None
@@ -195,8 +197,12 @@ def _dysample_option(spec: ModuleSpec, slot: Slot, section: Section, dropped: li
     return DySampleOption(spec, groups_by_style, section.dyscope) if groups_by_style else None
 
 
-# Modules whose search is more than one list of values have their own option; every other one is a ValueOption.
-OPTION_MAKERS: dict[str, OptionMaker] = {"AKConv": _akconv_option, "DySample": _dysample_option}
+# How a slot searches a module, by its spec's `search`: one list of values (a ValueOption), or an option of its own.
+OPTION_MAKERS: dict[str, OptionMaker] = {
+    "values": _value_option,
+    "shapes": _akconv_option,
+    "style_groups": _dysample_option,
+}
 
 
 class SlotChoices:
@@ -210,7 +216,7 @@ class SlotChoices:
         for spec in MODULES.values():
             section = space.modules[spec.config_key]
             if spec.kind == slot.kind and section.enabled:
-                option = OPTION_MAKERS.get(spec.name, _value_option)(spec, slot, section, self.dropped)
+                option = OPTION_MAKERS[spec.search](spec, slot, section, self.dropped)
                 if option is not None:  # e.g. SPConv on the 3-channel image cannot split its input
                     self.options.append(option)
         self.by_module = {option.module: option for option in self.options}

@@ -2,7 +2,8 @@
 
 A `.pt` checkpoint is a pickle; unpickling one made by someone else can run any code. Checkpoints are therefore read
 with Ultralytics' restricted loader (`torch_safe_load(..., safe_only=True)`: weights-only unpickling against an
-allow-list of known Ultralytics and torch classes), with our five modules added to torch's allow-list.
+allow-list of known Ultralytics and torch classes), with every registered module (`shapenas.modules.MODULES`) added
+to torch's allow-list.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from shapenas.modules import AKConv, DynamicConv, DySample, ODConv, SPConv
+from shapenas.modules import MODULES
 
 
 def _allow_our_modules() -> None:
-    torch.serialization.add_safe_globals([AKConv, DynamicConv, DySample, ODConv, SPConv])
+    # read at each load: a module registered after import (a plugin, a test's sixth module) loads too
+    torch.serialization.add_safe_globals([spec.cls for spec in MODULES.values()])
 
 
 def load_detection_model(path: str | Path) -> nn.Module:

@@ -11,15 +11,16 @@ to that layer (from a probe batch) goes through both, in eval mode, and the rela
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from shapenas.modules import MODULES
+from shapenas.errors import ShapenasError
+from shapenas.modules import MODULES, ModuleSpec
 
 EXACT_TOLERANCE = 1e-5  # relative output error below which an initialisation counts as exact
-SPECS_BY_CLASS = {spec.cls: spec for spec in MODULES.values()}
 _PROBE_SIZE = 64
 
 
@@ -58,8 +59,13 @@ def default_probe(channels: int = 3, seed: int = 0) -> torch.Tensor:
     return torch.rand(2, channels, _PROBE_SIZE, _PROBE_SIZE, generator=generator)
 
 
+def _spec_of(layer: nn.Module) -> ModuleSpec | None:
+    """The registry's entry for the layer's class (read at each call: a module may be registered after import)."""
+    return next((spec for spec in MODULES.values() if spec.cls is type(layer)), None)
+
+
 def _is_swap(layer: nn.Module, source: nn.Module | None) -> bool:
-    return source is not None and type(layer) is not type(source) and type(layer) in SPECS_BY_CLASS
+    return source is not None and type(layer) is not type(source) and _spec_of(layer) is not None
 
 
 def _layer_inputs(parent: nn.Module, indices: list[int], probe: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -79,7 +85,7 @@ def _layer_inputs(parent: nn.Module, indices: list[int], probe: torch.Tensor) ->
 
 def _start_from(layer: nn.Module, source: nn.Module, x: torch.Tensor, generator: torch.Generator) -> None:
     """Through the module's registry hook; `ValueError` when the parent's layer is not what it can start from."""
-    spec = SPECS_BY_CLASS[type(layer)]
+    spec = _spec_of(layer)
     if spec.kind == "upsample":
         if not isinstance(source, nn.Upsample):
             raise ValueError(f"the parent's layer is {type(source).__name__}, not nn.Upsample")
@@ -99,6 +105,10 @@ def _relative_error(layer: nn.Module, source: nn.Module, x: torch.Tensor) -> flo
 
 def _init_swapped(index: int, layer: nn.Module, source: nn.Module, x: torch.Tensor, seed: int) -> LayerInit:
     name = type(layer).__name__
+    if _spec_of(layer).init_from is None:  # the registry gives it no way to start from the parent's layer
+        record = _transfer_record(index, layer, source)
+        note = f"{name} has no init_from: kept what the transfer left ({record.note or record.how})"
+        return dataclasses.replace(record, note=note)
     try:
         _start_from(layer, source, x, torch.Generator().manual_seed(seed * 1000 + index))
     except ValueError as error:
@@ -160,7 +170,7 @@ def train_from_parent(yolo, parent, probe: torch.Tensor | None = None, seed: int
     return records
 
 
-class InheritanceLost(RuntimeError):
+class InheritanceLost(ShapenasError, RuntimeError):
     """The trainer's model did not start from the weights the model was given (e.g. it was rebuilt from its YAML)."""
 
 
