@@ -62,12 +62,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="data.yaml of part c's search (default: synthetic data)")
     parser.add_argument("--parts", default="".join(PARTS), help="which parts to run, e.g. ace (default: all)")
     parser.add_argument("--total-seconds", type=float, help="wall budget of the whole check (default 450)")
+    parser.add_argument("--worker-seconds", type=float, help="part d's wall time per K (default 32; smoke 25)")
     parser.add_argument("--part", choices=tuple(PARTS), help=argparse.SUPPRESS)  # internal: one part's process
     args = parser.parse_args(argv)
     if args.data is not None and not args.data.is_file():
         raise BadInput(f"--data {args.data}: no such file")
     if args.data is not None:
         args.data = args.data.resolve()
+    if args.worker_seconds is not None and args.worker_seconds <= 0:
+        raise BadInput(f"--worker-seconds {args.worker_seconds}: expected a positive number of seconds")
     if not args.parts or set(args.parts) - set(PARTS):
         raise BadInput(f"--parts {args.parts!r}: expected letters among {''.join(PARTS)}")
     args.out = args.out.resolve()
@@ -93,6 +96,7 @@ def probe_environment() -> dict:
 
 def part_command(args, part: str) -> list[str]:
     command = [sys.executable, str(Path(__file__).resolve()), "--out", str(args.out), "--part", part]
+    command += ["--worker-seconds", str(args.worker_seconds)] if args.worker_seconds else []
     return command + (["--smoke"] if args.smoke else []) + (["--data", str(args.data)] if args.data else [])
 
 
@@ -172,6 +176,8 @@ def main(argv=None) -> int:
             from gpu_check_parts import run_in_child
 
             return run_in_child(args)
+        if args.smoke:  # the CPU rehearsal stays on the CPU even where there is a GPU, so its skips are true
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         env = probe_environment()
         if not env["cuda"] and not args.smoke:
             raise BadInput("no CUDA device here: run with --smoke for the CPU rehearsal")

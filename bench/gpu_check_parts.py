@@ -119,6 +119,7 @@ class Context:
 
     def __init__(self, args, limit_s: float):
         self.out, self.smoke, self.data, self.limit_s = args.out, args.smoke, args.data, limit_s
+        self.worker_seconds = args.worker_seconds
         self.result_file = self.out / f"part_{args.part}.json"
 
     def save(self, result: dict) -> None:

@@ -85,6 +85,7 @@ def part_d(ctx) -> dict:
 
     cuda = torch.cuda.is_available()
     ks, window = WORKERS["smoke" if ctx.smoke else "gpu"]
+    window = ctx.worker_seconds or window
     create_study(ctx)
     rows, result = [], {}
     for k in ks:
