@@ -8,6 +8,7 @@ stores "interrupted by SIGTERM" as its `fail_reason`, and the CLI exits with 128
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from typing import Iterator
@@ -22,7 +23,23 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted by {self.signal_name}")
 
 
+REDELIVER_S = 0.2
+
+
+def _in_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _raise(signum: int, frame) -> None:
+    # Python prints and drops an exception raised in a finalizer ("Exception ignored in ... __del__"), and the process
+    # would go on training: a signal that lands in one (Ultralytics' data loader has one) is sent again shortly.
+    if _in_finalizer(frame):
+        threading.Timer(REDELIVER_S, os.kill, (os.getpid(), signum)).start()
+        return
     raise Interrupted(signum)
 
 
