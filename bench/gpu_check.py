@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="data.yaml of part c's search (default: synthetic data)")
     parser.add_argument("--parts", default="".join(PARTS), help="which parts to run, e.g. ace (default: all)")
     parser.add_argument("--total-seconds", type=float, help="wall budget of the whole check (default 450)")
-    parser.add_argument("--worker-seconds", type=float, help="part d's wall time per K (default 32; smoke 25)")
+    parser.add_argument("--worker-seconds", type=float, help="part d's wall time per K (default 30; smoke 25)")
     parser.add_argument("--part", choices=tuple(PARTS), help=argparse.SUPPRESS)  # internal: one part's process
     args = parser.parse_args(argv)
     if args.data is not None and not args.data.is_file():
@@ -101,17 +101,26 @@ def part_command(args, part: str) -> list[str]:
 
 
 def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM to the part's whole process group (its workers, its data loaders), then SIGKILL after 10 s."""
+    """SIGTERM to the part's process group, SIGKILL after 10 s; then SIGKILL to any process it started that is
+    still there (shapenas' worker pool starts its workers in sessions of their own, out of the group's reach)."""
+    import psutil
+
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         try:
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
             process.wait(timeout=wait)
-            return
+            break
+        except ProcessLookupError:
+            break
         except subprocess.TimeoutExpired:
             continue
+    _, alive = psutil.wait_procs(descendants, timeout=5)
+    for leftover in alive:
+        leftover.kill()
 
 
 def run_part(args, part: str, limit: float, cuda: bool) -> dict:

@@ -22,7 +22,7 @@ STUDY = "gpu_check"
 STOP_MARGIN_S = 25  # part c stops its search this long before its limit: closing, reading the study, the report
 GPU = {"imgsz": 640, "batch": 16, "workers": 4, "parent_epochs": 3, "epochs": 2, "trials": 1000, "synth": (128, 32)}
 SMOKE = {"imgsz": 64, "batch": 8, "workers": 0, "parent_epochs": 1, "epochs": 1, "trials": 2, "synth": (16, 8)}
-WORKERS = {"gpu": ((1, 2, 4), 32), "smoke": ((1, 2), 25)}  # K values, seconds of wall time each
+WORKERS = {"gpu": ((1, 2, 4), 30), "smoke": ((1, 2), 25)}  # K values, seconds of wall time each
 
 
 def work_folder(ctx) -> Path:

@@ -28,14 +28,26 @@ def create_study(ctx) -> None:
         raise RuntimeError(f"shapenas search --create-only exit {code}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM (forwarded to the workers), then the whole group killed after 30 s."""
+def stop(process: subprocess.Popen) -> float:
+    """SIGTERM (the command forwards it to its workers); after 20 s SIGKILL to it and to every worker, which run in
+    sessions of their own (a worker killed so leaves its trial RUNNING in the journal). Returns the seconds taken."""
+    import psutil
+
+    started = time.monotonic()
+    try:
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=30)
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    for worker in alive:
+        worker.kill()
+    return round(time.monotonic() - started, 1)
 
 
 def run_workers(ctx, k: int, window_s: float, cuda: bool) -> dict:
@@ -53,7 +65,7 @@ def run_workers(ctx, k: int, window_s: float, cuda: bool) -> dict:
             time.sleep(0.5)
         end = datetime.datetime.now()
         exited_early = process.poll()
-        stop(process)
+        stop_s = stop(process)
     done = sorted(t.datetime_complete for t in trained_between(load_study(ctx), start, end))
     gpu = sampler.summary()
     return {
@@ -65,18 +77,20 @@ def run_workers(ctx, k: int, window_s: float, cuda: bool) -> dict:
         "gpu_util_mean": gpu.get("util_mean"),
         "gpu_mem_peak_mib": gpu.get("mem_peak_mib"),
         "exited_early": exited_early,
+        "stop_s": stop_s,
     }
 
 
 def workers_table(rows: list[dict]) -> str:
     lines = [
         "| K workers | window s | trials trained | trials/hour | first trial done after s | GPU util mean % "
-        "| GPU memory peak MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| GPU memory peak MiB | stop s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         cells = [r[key] for key in ("k", "window_s", "trials_trained", "trials_per_hour", "first_done_s")]
-        lines.append("| " + " | ".join(map(str, cells + [r["gpu_util_mean"], r["gpu_mem_peak_mib"]])) + " |")
+        cells += [r["gpu_util_mean"], r["gpu_mem_peak_mib"], r["stop_s"]]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 
 
