@@ -6,6 +6,7 @@ reads back. A part returns {status, tables (markdown), figures, skipped: [{step,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -51,6 +52,8 @@ def part_a(ctx) -> dict:
     files = ["tests/test_module_amp.py"] + ([] if ctx.smoke else ["tests/test_module_conformance.py"])
     selection = "cpu" if ctx.smoke else "cuda"
     command = [sys.executable, "-m", "pytest", *files, "-k", selection, "-q", "-p", "no:cacheprovider"]
+    if not ctx.smoke and importlib.util.find_spec("xdist") is not None:
+        command += ["-n", "4"]  # a few hundred small CUDA cases: four processes share the GPU
     done = run_logged([*command, f"--junitxml={xml_file}"], ctx.out, "part_a_pytest")
     if not xml_file.exists():
         raise RuntimeError(

@@ -22,7 +22,7 @@ STUDY = "gpu_check"
 STOP_MARGIN_S = 25  # part c stops its search this long before its limit: closing, reading the study, the report
 GPU = {"imgsz": 640, "batch": 16, "workers": 4, "parent_epochs": 3, "epochs": 2, "trials": 1000, "synth": (128, 32)}
 SMOKE = {"imgsz": 64, "batch": 8, "workers": 0, "parent_epochs": 1, "epochs": 1, "trials": 2, "synth": (16, 8)}
-WORKERS = {"gpu": ((1, 2, 4), 30), "smoke": ((1, 2), 25)}  # K values, seconds of wall time each
+WORKERS = {"gpu": ((1, 2, 4), 38), "smoke": ((1, 2), 25)}  # K values, seconds of wall time each
 
 
 def work_folder(ctx) -> Path:
@@ -36,10 +36,23 @@ def storage_url(ctx) -> str:
     return f"journal:///{(work_folder(ctx) / 'study.log').absolute()}"
 
 
+def relocated(data_yaml: Path, folder: Path) -> Path:
+    """A copy of `data_yaml` in `folder` whose `path` is absolute and exists: a dataset carried to another machine
+    keeps the `path` it was made with (e.g. /work/main/datasets/bccd), which Ultralytics would look for elsewhere;
+    then its own folder is the dataset's root."""
+    info = yaml.safe_load(data_yaml.read_text())
+    stated = Path(str(info.get("path") or "."))
+    root = stated if stated.is_absolute() else data_yaml.parent / stated
+    info["path"] = str((root if root.is_dir() else data_yaml.parent).resolve())
+    copy = folder / "data.yaml"
+    copy.write_text(yaml.safe_dump(info, sort_keys=False))
+    return copy
+
+
 def prepare_data(ctx) -> Path:
     """--data when given, else the project's synthetic dataset at the proxy's size (reused when already there)."""
     if ctx.data is not None:
-        return ctx.data
+        return relocated(ctx.data, work_folder(ctx))
     from shapenas.data.synth import write_synthetic_dataset
 
     settings = SMOKE if ctx.smoke else GPU

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,21 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("gpu_check: error: ") and needle in lines[0]
+
+
+def test_a_moved_dataset_is_read_from_its_own_folder(tmp_path, monkeypatch):
+    """A data.yaml carried to another machine keeps the `path` it was made with; the check reads it from its folder."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from gpu_check_search import relocated
+
+    dataset, work = tmp_path / "bccd", tmp_path / "work"
+    (dataset / "images").mkdir(parents=True)
+    work.mkdir()
+    (dataset / "data.yaml").write_text("path: /work/main/datasets/no-such-bccd\ntrain: images\nval: images\n")
+    moved = yaml.safe_load(relocated(dataset / "data.yaml", work).read_text())
+    assert moved == {"path": str(dataset.resolve()), "train": "images", "val": "images"}
+    (dataset / "data.yaml").write_text(f"path: {dataset / 'images'}\ntrain: .\nval: .\n")  # a path that exists stays
+    assert yaml.safe_load(relocated(dataset / "data.yaml", work).read_text())["path"] == str(dataset / "images")
 
 
 @pytest.mark.slow
