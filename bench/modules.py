@@ -11,10 +11,9 @@ Conv 3x3 64->128 vs AKConv N=5/9 (fast path and the slow gather reference of
 ``tests/akconv_reference.py``), ODConv, SPConv, DynamicConv, at stride 2 and 1; DySample
 (c=64, x2) vs ``nn.Upsample`` nearest and bilinear.
 
-Time: median over ``--repeats`` of one step (forward, ``out.float().mean().backward()``),
-after warm-up; on a GPU between CUDA events (synchronised before and after), on the CPU by
-the wall clock. The cases of one table are timed round-robin (one step of each case per
-repeat), so load drift on a shared machine hits every case alike and the ratios stay fair.
+Time: median over ``--repeats`` of one step (forward, ``out.float().mean().backward()``), after warm-up; between
+CUDA events on a GPU (synchronised), by the wall clock on the CPU. The cases of one table are timed round-robin (one
+step of each case per repeat), so load drift on a shared machine hits every case alike and the ratios stay fair.
 Peak memory: bytes allocated above what was live before one extra, untimed step (outputs,
 saved activations, gradients of input and parameters, temporaries). CPU: the running sum of
 the allocation/free events recorded by ``torch.profiler`` with ``profile_memory=True``;
@@ -100,21 +99,20 @@ def sync(device: torch.device) -> None:
 
 
 def timed_ms(device: torch.device, fn, calls: int = 1) -> float:
-    """Milliseconds per call of `fn`: on a GPU between two CUDA events, synchronised before and after; on the CPU
-    by the wall clock."""
+    """Milliseconds per call of `fn`: between CUDA events on a GPU (synchronised), by the wall clock on the CPU."""
     sync(device)
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
+    if device.type != "cuda":
+        t0 = time.perf_counter()
         for _ in range(calls):
             fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / calls
-    t0 = time.perf_counter()
+        return (time.perf_counter() - t0) * 1e3 / calls
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - t0) * 1e3 / calls
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / calls
 
 
 def drop_grads(module: nn.Module, x: torch.Tensor) -> None:
