@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_CUDA = "no CUDA device (smoke run on the CPU)"
+NO_CUDA = "no CUDA device: smoke run on the CPU"
 
 
 def run_logged(command: list[str], out: Path, name: str) -> subprocess.CompletedProcess:

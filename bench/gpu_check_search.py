@@ -143,6 +143,13 @@ def cuda_memory() -> dict:
     }
 
 
+def cell(value) -> str:
+    """A table cell: '-' for what was not measured, yes/no for AMP (a set: one value per training)."""
+    if isinstance(value, list):
+        return "/".join("yes" if v else "no" for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
 def search_table(ctx, f: dict) -> str:
     s = SMOKE if ctx.smoke else GPU
     data = "synthetic" if ctx.data is None else ctx.data.parent.name
@@ -153,7 +160,7 @@ def search_table(ctx, f: dict) -> str:
     cells = [data, s["imgsz"], s["batch"], s["parent_epochs"], s["epochs"], f.get("parent_and_startup_s")]
     cells += [f.get(k) for k in ("trials_trained", "window_s", "trials_per_hour", "trial_s_per_epoch")]
     cells += [f.get("train_loop_s_per_epoch"), f.get("loader_share"), f.get("peak_allocated_mib"), f.get("amp")]
-    return "\n".join([head, "|---" * len(cells) + "|", "| " + " | ".join(map(str, cells)) + " |"])
+    return "\n".join([head, "|---" * len(cells) + "|", "| " + " | ".join(map(cell, cells)) + " |"])
 
 
 def part_c(ctx) -> dict:

@@ -15,7 +15,16 @@ import sys
 import time
 
 from gpu_check_sampler import GpuSampler
-from gpu_check_search import ROOT, WORKERS, load_study, prepare_config, shapenas_args, trained_between, work_folder
+from gpu_check_search import (
+    ROOT,
+    WORKERS,
+    cell,
+    load_study,
+    prepare_config,
+    shapenas_args,
+    trained_between,
+    work_folder,
+)
 
 
 def create_study(ctx) -> None:
@@ -90,7 +99,7 @@ def workers_table(rows: list[dict]) -> str:
     for r in rows:
         cells = [r[key] for key in ("k", "window_s", "trials_trained", "trials_per_hour", "first_done_s")]
         cells += [r["gpu_util_mean"], r["gpu_mem_peak_mib"], r["stop_s"]]
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
+        lines.append("| " + " | ".join(map(cell, cells)) + " |")
     return "\n".join(lines)
 
 
