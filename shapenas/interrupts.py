@@ -8,7 +8,6 @@ stores "interrupted by SIGTERM" as its `fail_reason`, and the CLI exits with 128
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from typing import Iterator
@@ -38,7 +37,8 @@ def _raise(signum: int, frame) -> None:
     # Python prints and drops an exception raised in a finalizer ("Exception ignored in ... __del__"), and the process
     # would go on training: a signal that lands in one (Ultralytics' data loader has one) is sent again shortly.
     if _in_finalizer(frame):
-        threading.Timer(REDELIVER_S, os.kill, (os.getpid(), signum)).start()
+        # to the main thread itself: a process-wide kill may go to the timer's thread and leave a sleep uninterrupted
+        threading.Timer(REDELIVER_S, signal.pthread_kill, (threading.main_thread().ident, signum)).start()
         return
     raise Interrupted(signum)
 
