@@ -104,7 +104,8 @@ def run_search(ctx, config: Path, deadline_s: float | None) -> tuple[int, dateti
     from shapenas.cli import main
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stop that comes after the search is over is ignored
-    timer = threading.Timer(deadline_s or 1e9, os.kill, (os.getpid(), signal.SIGTERM))
+    # to the main thread, where the search runs: a signal for the process may land in a data-loader thread
+    timer = threading.Timer(deadline_s or 1e9, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM))
     timer.daemon = True
     timer.start()
     code = main(["search", str(config), *shapenas_args(ctx, "search")[1:]])
