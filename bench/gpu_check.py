@@ -1,4 +1,4 @@
-"""The GPU check (issue 20): one command, about 7 minutes on one GPU, that fills BENCHMARKS.md's GPU section.
+"""The GPU check (issue 20): one command, about 7.5 minutes on one GPU, that fills BENCHMARKS.md's GPU section.
 
     python bench/gpu_check.py --out DIR [--data DATA_YAML]   # on a machine with a CUDA GPU
     python bench/gpu_check.py --out DIR --smoke              # the same code paths, tiny, on the CPU (the tests run it)
@@ -7,8 +7,9 @@ Parts, in order, each in its own process with its own time limit (a part that fa
 with its error, and the next one runs):
   a. correctness on CUDA: the CUDA cases of the module conformance suite and of the AMP suite (fp32, fp16, bf16);
   b. module speed: bench/modules.py --device cuda --amp;
-  c. a real warm search with AMP at 640 px on --data (else synthetic data at 640 px) for about 3 minutes: trials
-     per hour, seconds per epoch, peak GPU memory, GPU utilisation, the data loader's share of the time;
+  c. a real warm search with AMP at 640 px on --data (else synthetic data at 640 px), parent included, until 25 s
+     before its 135 s limit: trials per hour, seconds per epoch, peak GPU memory, GPU utilisation, the data
+     loader's share of the time;
   d. `shapenas worker --workers-per-device K` for K = 1, 2, 4 on the study of part c, a fixed wall time each;
   e. CUDA latency repeatability: bench/latency.py --device 0 --backends torch (two processes).
 Writes DIR/gpu_check.md (tables for BENCHMARKS.md, with the device, versions and date), DIR/gpu_check.json and
