@@ -11,9 +11,9 @@ Conv 3x3 64->128 vs AKConv N=5/9 (fast path and the slow gather reference of
 ``tests/akconv_reference.py``), ODConv, SPConv, DynamicConv, at stride 2 and 1; DySample
 (c=64, x2) vs ``nn.Upsample`` nearest and bilinear.
 
-Time: median over ``--repeats`` of one step (forward, ``out.float().mean().backward()``),
-after warm-up. The cases of one table are timed round-robin (one step of each case per
-repeat), so load drift on a shared machine hits every case alike and the ratios stay fair.
+Time: median over ``--repeats`` of one step (forward, ``out.float().mean().backward()``), after warm-up; between
+CUDA events on a GPU (synchronised), by the wall clock on the CPU. The cases of one table are timed round-robin (one
+step of each case per repeat), so load drift on a shared machine hits every case alike and the ratios stay fair.
 Peak memory: bytes allocated above what was live before one extra, untimed step (outputs,
 saved activations, gradients of input and parameters, temporaries). CPU: the running sum of
 the allocation/free events recorded by ``torch.profiler`` with ``profile_memory=True``;
@@ -98,6 +98,23 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed_ms(device: torch.device, fn, calls: int = 1) -> float:
+    """Milliseconds per call of `fn`: between CUDA events on a GPU (synchronised), by the wall clock on the CPU."""
+    sync(device)
+    if device.type != "cuda":
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - t0) * 1e3 / calls
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(calls):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / calls
+
+
 def drop_grads(module: nn.Module, x: torch.Tensor) -> None:
     x.grad = None
     for p in module.parameters():
@@ -160,12 +177,7 @@ def infer_ms(mods: list[tuple[str, nn.Module]], x: torch.Tensor, args) -> dict[s
             m(x1)  # warm-up
         for _ in range(4 * args.repeats):
             for name, fused, m in variants:
-                sync(x.device)
-                t0 = time.perf_counter()
-                for _ in range(INFER_CALLS):
-                    m(x1)
-                sync(x.device)
-                times[(name, fused)].append((time.perf_counter() - t0) * 1e3 / INFER_CALLS)
+                times[(name, fused)].append(timed_ms(x.device, lambda m=m: m(x1), INFER_CALLS))
     medians = {key: statistics.median(values) for key, values in times.items()}
     return {name: (medians[(name, False)], medians.get((name, True))) for name, _ in mods}
 
@@ -180,11 +192,7 @@ def measure(cases, x: torch.Tensor, args) -> list[dict]:
     times: dict[str, list[float]] = {name: [] for name, _ in mods}
     for _ in range(args.repeats):
         for name, m in mods:
-            sync(x.device)
-            t0 = time.perf_counter()
-            step(m, x, args.amp)
-            sync(x.device)
-            times[name].append((time.perf_counter() - t0) * 1e3)
+            times[name].append(timed_ms(x.device, lambda m=m: step(m, x, args.amp)))
     inference = infer_ms(mods, x, args)
     rows = []
     for name, m in mods:

@@ -22,7 +22,24 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted by {self.signal_name}")
 
 
+REDELIVER_S = 0.2
+
+
+def _in_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _raise(signum: int, frame) -> None:
+    # Python prints and drops an exception raised in a finalizer ("Exception ignored in ... __del__"), and the process
+    # would go on training: a signal that lands in one (Ultralytics' data loader has one) is sent again shortly.
+    if _in_finalizer(frame):
+        # to the main thread itself: a process-wide kill may go to the timer's thread and leave a sleep uninterrupted
+        threading.Timer(REDELIVER_S, signal.pthread_kill, (threading.main_thread().ident, signum)).start()
+        return
     raise Interrupted(signum)
 
 

@@ -9,6 +9,16 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
 
+def pytest_configure(config):
+    """On a GPU, fp32 convolutions and matrix products in full fp32: cuDNN uses TF32 (10 mantissa bits, about 1e-3)
+    by default on Ampere and later, and the CUDA cases compare at 1e-4 to 1e-5 (batch against single samples, CUDA
+    against CPU). Reduced precision is tested on purpose, with its own tolerances, in test_module_amp.py."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """data.yaml of a 16 + 8 image synthetic dataset at 64 px, written once per test session."""
