@@ -67,6 +67,7 @@ def prepare_config(ctx) -> Path:
     config["data"] = str(prepare_data(ctx))
     keys = ("imgsz", "batch", "workers", "parent_epochs", "epochs")
     config["proxy"].update({key: settings[key] for key in keys}, device="auto")
+    config["proxy"]["noise_seeds"] = 0  # trials per hour counts trials; two noise runs would fill a third of the window
     config["cost"]["imgsz"] = settings["imgsz"]
     config["search"]["trials"] = settings["trials"]
     if ctx.smoke:
