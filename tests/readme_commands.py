@@ -17,9 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = {
     "bash scripts/test.sh": "the test suite itself",
     "pip install": "installs from the network",
+    "pip download": "downloads from the network",
     "URL=": "needs a PostgreSQL server (tests/test_workers_postgres.py runs workers on one)",
+    "python bench/": "a benchmark (the GPU check's CPU rehearsal has its own test, test_gpu_check.py)",
 }
 NEEDS_SERVER = "$URL"  # a command on the PostgreSQL URL above: skipped with it
+# The real-data example: its data is not in the repository (no test may need ../shared) and it runs for an hour.
+REAL_DATA = ("--study bccd", "the real-data example: BCCD is not in this repository, and it runs for an hour")
 # Settings that make a command take seconds: (pattern, replacement), applied in order.
 TINY_SETTINGS = [
     (r"--train 512 --val 64 --imgsz 128", "--train 16 --val 8 --imgsz 64"),
@@ -49,10 +53,11 @@ def _script_commands(script: Path) -> list[str]:
 def _block_lines(text: str) -> list[tuple[int, str]]:
     found = []
     for block in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
-        for line in block[1].splitlines():
-            command = line.split("  #")[0].strip()
+        body = block[1].replace("\\\n", " ")  # a command continued over lines is one command
+        for line in body.splitlines():
+            command = " ".join(line.split("  #")[0].split())
             if command and not command.startswith("#"):
-                found.append((block.start(1) + block[1].index(line), command))
+                found.append((block.start(1) + body.index(line), command))
     return found
 
 
@@ -76,6 +81,8 @@ def readme_commands(readme: Path = ROOT / "README.md") -> list[str]:
 def skip_reason(command: str) -> str | None:
     if NEEDS_SERVER in command:
         return SKIPPED["URL="]
+    if REAL_DATA[0] in command or "datasets/BCCD" in command:
+        return REAL_DATA[1]
     return next((why for start, why in SKIPPED.items() if command.startswith(start)), None)
 
 
