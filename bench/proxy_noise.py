@@ -52,7 +52,7 @@ def train_missing(config, candidates, arm: str, seeds: list[int], results: Resul
 
 
 def report(names: list[str], arm: str, seeds: list[int], results: Results, last: int | None) -> None:
-    print(f"\n{arm}, scored by {'the best epoch' if last is None else f'the mean of the last {last} epochs'}")
+    print(f"\n{arm}, scored by {'the best epoch' if last is None else 'the last epoch'}")
     print("| candidate | " + " | ".join(f"seed {s}" for s in seeds) + " | range | sd [95% CI] | sd / baseline's |")
     print("|---|" + "---:|" * (len(seeds) + 3))
     base_sd = None

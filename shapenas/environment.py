@@ -8,6 +8,7 @@ import functools
 import platform
 import re
 import sys
+from importlib import metadata
 
 ENVIRONMENT_ATTR = "environment"  # study attribute: the environment of the process that created the study
 COMPARED = ("torch", "ultralytics", "optuna", "device")
@@ -16,9 +17,7 @@ COMPARED = ("torch", "ultralytics", "optuna", "device")
 @functools.lru_cache(maxsize=4)
 def environment(device: str) -> dict[str, str]:
     """Versions of Python, torch, Ultralytics and Optuna, and the name of `device` (`proxy.device` resolved)."""
-    import optuna
     import torch
-    import ultralytics
 
     from shapenas.latency import device_name
 
@@ -26,9 +25,8 @@ def environment(device: str) -> dict[str, str]:
     where = torch.device("cpu" if device in ("cpu", "mps") else f"cuda:{index[0] if index else 0}")
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "ultralytics": ultralytics.__version__,
-        "optuna": optuna.__version__,
+        # installed versions, read without importing the libraries (Ultralytics is imported only in its seam)
+        **{name: metadata.version(name) for name in ("torch", "ultralytics", "optuna")},
         "device": device_name(where),
     }
 
