@@ -28,6 +28,7 @@ REAL_DATA = ("--study bccd", "the real-data example: BCCD is not in this reposit
 TINY_SETTINGS = [
     (r"--train 512 --val 64 --imgsz 128", "--train 16 --val 8 --imgsz 64"),
     (r"--trial 6\b", "--trial 1"),  # the quickstart's trial 6; the tiny study has trials 0 and 1
+    (r"--trial 2\b", "--trial 1"),  # the quickstart's trial 2
     (r"--trials 16\b", "--trials 3"),
     (r"--epochs 6 --seeds 2", "--epochs 1 --seeds 1"),
     (r"epochs=2 imgsz=128 batch=16", "epochs=1 imgsz=32 batch=8 workers=0"),

@@ -292,7 +292,11 @@ BAD_INPUT = [
         "data voc {dir}/voc_good {dir}/imported --classes cat,dog",
         ["--classes 'cat,dog': the annotations also name 'bird'"],
     ),
-    ("voc-out-holds-other-data", "data voc {dir}/voc_good {dir}/occupied", ["occupied: is not empty", "no VOC import"]),
+    (
+        "voc-out-holds-other-data",
+        "data voc {dir}/voc_good {dir}/occupied",
+        ["occupied is not empty", "holds no VOC import"],
+    ),
 ]
 SUBPROCESS_CASES = {
     "pareto-unknown-option",  # argparse exits rather than returning

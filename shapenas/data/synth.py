@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import yaml
 
+from shapenas.data.output_folder import existing_marker
 from shapenas.errors import UserError
 from shapenas.files import write_text_atomic
 
@@ -229,19 +230,7 @@ def _describe(params: dict) -> str:
 
 def _existing_params(out_dir: Path) -> dict | None:
     """The parameters of the dataset already in `out_dir`; None when it is absent or an empty directory."""
-    if not out_dir.exists():
-        return None
-    if not out_dir.is_dir():
-        raise UserError(f"output path {out_dir} exists and is not a directory")
-    marker = out_dir / "synth.json"
-    if marker.is_file():
-        try:
-            return json.loads(marker.read_text())
-        except (OSError, ValueError) as error:
-            raise UserError(f"cannot read {marker}: {error}") from None
-    if any(out_dir.iterdir()):
-        raise UserError(f"output directory {out_dir} is not empty and holds no synthetic dataset (no synth.json)")
-    return None
+    return existing_marker(out_dir, "synth.json", "synthetic dataset")
 
 
 def _generate_atomically(out_dir: Path, params: dict) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from shapenas.data.output_folder import existing_marker
 from shapenas.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -138,7 +139,7 @@ def import_voc(
     src, out = Path(src).expanduser().absolute(), Path(out).expanduser().absolute()
     splits = _split_ids(src)
     params = {"source": str(src), "classes": classes, "keep_difficult": keep_difficult}
-    existing = _existing_import(out)
+    existing = existing_marker(out, MARKER, "VOC import")
     if existing is not None and existing["params"] == params:
         return VocReport(**existing["report"])
     if existing is not None:
@@ -196,22 +197,6 @@ def _write_yaml(path: Path, out: Path, splits: list[str], classes: list[str]) ->
     path.write_text(header + yaml.safe_dump(content, sort_keys=False))
 
 
-def _existing_import(out: Path) -> dict | None:
-    if not out.exists():
-        return None
-    if not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    marker = out / MARKER
-    if marker.is_file():
-        try:
-            return json.loads(marker.read_text())
-        except (OSError, ValueError) as error:
-            raise UserError(f"{marker}: cannot be read ({error})") from None
-    if any(out.iterdir()):
-        raise UserError(f"{out}: is not empty and holds no VOC import ({MARKER}); choose an empty or new folder")
-    return None
-
-
 def _write_atomically(out: Path, write) -> None:
     partial = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:12]}")
     try:
@@ -219,7 +204,7 @@ def _write_atomically(out: Path, write) -> None:
         partial.mkdir()
         write(partial)
         if out.exists():
-            out.rmdir()  # empty, as _existing_import checked
+            out.rmdir()  # empty, as existing_marker checked
         os.rename(partial, out)
     except OSError as error:
         raise UserError(f"{out}: writing the dataset failed ({error})") from None
