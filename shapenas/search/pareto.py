@@ -85,16 +85,17 @@ def front(study: optuna.Study) -> list[FrontRow]:
     return rows
 
 
-def within_noise_of_front(study: optuna.Study, rows: list[FrontRow]) -> list[int]:
+def within_noise_of_front(study: optuna.Study, rows: list[FrontRow], noise: ProxyNoise | None = None) -> list[int]:
     """Trained trials off the front that no front member dominating them beats by more than the noise band in
-    mAP50-95: with another seed they could be on it."""
-    noise = study_noise(study)
+    mAP50-95: with another seed they could be on it. `noise`: the study's, when the caller read it already."""
+    noise = study_noise(study) if noise is None else noise
     if noise is None or noise.band is None:
         return []
     on_front = {r.trial for r in rows}
-    members = [t for t in record.trained(study) if t.number in on_front]
+    trained = record.trained(study)  # one read of the storage for both loops
+    members = [t for t in trained if t.number in on_front]
     near = []
-    for trial in record.trained(study):
+    for trial in trained:
         beaters = [m for m in members if dominates(m.values, trial.values, study.directions)]
         if (
             trial.number not in on_front
@@ -161,7 +162,7 @@ def noise_notes(study: optuna.Study, rows: list[FrontRow]) -> list[str]:
     if noise is None:
         return ["proxy noise: not measured (proxy.noise_seeds 0): no difference here can be told from seed noise"]
     notes = [noise.describe()]
-    near = within_noise_of_front(study, rows)
+    near = within_noise_of_front(study, rows, noise)
     if near:
         notes.append(f"within the noise of the front (could be on it with another seed): trials {_numbers(near)}")
     warning = cannot_rank_line(noise, [t.values[0] for t in record.trained(study)])
