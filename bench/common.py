@@ -45,7 +45,7 @@ def fixed_candidates(space, count: int, seed: int):
 
 def train(config, candidate, folder: Path, parent=None, **proxy_changes) -> dict:
     """One proxy training of `candidate` with the config's proxy budget, changed by `proxy_changes`; started from
-    `parent` (a `shapenas.search.parent.Parent`) when given."""
+    `parent` (a `shapenas.search.loop.parent.Parent`) when given."""
     from shapenas.config import require_data
     from shapenas.evaluators import Job, ProxyTrainer
     from shapenas.ultralytics.build import model_file_stem
@@ -88,10 +88,9 @@ def hypervolume_2d(points: list[tuple[float, float]], worst_gflops: float) -> fl
 
 def one_search(config, folder: Path, parent=None):
     """A real shapenas search in an in-memory storage, its candidates started from `parent` when given (a
-    `shapenas.search.parent.Parent`); returns its study."""
-    from shapenas.search.runner import enqueue_presets, run_trials
-    from shapenas.search.storage import in_memory_storage
-    from shapenas.search.study import create_or_continue
+    `shapenas.search.loop.parent.Parent`); returns its study."""
+    from shapenas.search.fleet import in_memory_storage
+    from shapenas.search.loop import create_or_continue, enqueue_presets, run_trials
     from shapenas.spaces import SearchSpace
 
     storage = in_memory_storage()
@@ -107,7 +106,7 @@ def bench_parent(config, folder: Path):
     import json
 
     from shapenas.config import require_data
-    from shapenas.search.parent import Parent, train_parent
+    from shapenas.search.loop import Parent, train_parent
     from shapenas.ultralytics.checkpoint import load_detection_model
     from shapenas.ultralytics.images import probe_batch
 
@@ -125,6 +124,6 @@ def bench_parent(config, folder: Path):
 
 
 def front_points(study) -> list[tuple[float, float]]:
-    from shapenas.search.record import trained
+    from shapenas.search.results.record import trained
 
     return [(t.values[0], t.values[1]) for t in trained(study)]

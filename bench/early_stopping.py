@@ -21,7 +21,7 @@ from common import bench_parent, bench_parser, front_points, hypervolume_2d, one
 def epochs_trained(study) -> int:
     from optuna.trial import TrialState
 
-    from shapenas.search.record import is_trained, read
+    from shapenas.search.results.record import is_trained, read
 
     total = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):

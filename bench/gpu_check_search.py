@@ -84,14 +84,14 @@ def shapenas_args(ctx, command: str) -> list[str]:
 def load_study(ctx):
     import optuna
 
-    from shapenas.search.storage import open_storage
+    from shapenas.search.fleet import open_storage
 
     return optuna.load_study(study_name=STUDY, storage=open_storage(storage_url(ctx), create=False))
 
 
 def trained_between(study, start: datetime.datetime, end: datetime.datetime) -> list:
     """Trials trained (not rejected, not reusing a twin's result) that finished within [start, end]."""
-    from shapenas.search.record import is_trained, read
+    from shapenas.search.results.record import is_trained, read
 
     return [
         t
@@ -115,7 +115,7 @@ def run_search(ctx, config: Path, deadline_s: float | None) -> tuple[int, dateti
 
 
 def search_figures(study, started: datetime.datetime, stopped: datetime.datetime) -> dict:
-    from shapenas.search.record import read
+    from shapenas.search.results.record import read
 
     trials = study.get_trials(deepcopy=False)
     if not trials:

@@ -25,8 +25,8 @@ SHAPENAS_SIDE = """
 import json, sys, time
 import optuna
 from shapenas.config import load_config, require_data
-from shapenas.search.objectives import Objectives
-from shapenas.search.runner import Progress, make_objective
+from shapenas.search.results import Objectives
+from shapenas.search.loop import Progress, make_objective
 from shapenas.spaces import SearchSpace
 config = load_config(sys.argv[1], sys.argv[3:])
 require_data(config)

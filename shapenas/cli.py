@@ -7,7 +7,7 @@ import sys
 
 from shapenas.errors import UserError
 from shapenas.interrupts import signals_raise
-from shapenas.search.outage import StorageUnavailable
+from shapenas.search.fleet import StorageUnavailable
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -139,7 +139,7 @@ def cost_device(key: str, value: Any) -> str | int:
     return value
 
 
-# The objective lists a search may have: mAP50-95 first, then one or two costs (shapenas.search.objectives).
+# The objective lists a search may have: mAP50-95 first, then one or two costs (shapenas.search.results.objectives).
 OBJECTIVE_LISTS = (["map50_95", "gflops"], ["map50_95", "latency"], ["map50_95", "gflops", "latency"])
 
 

@@ -123,7 +123,7 @@ class ProxyConfig(Section):
     # inherited ones, so a few augmented batches do not replace half of what the parent learnt
     bn: str = setting("train", checks.one_of("train", "frozen"))
     # The baseline's proxy trained with this many more seeds, once per study: the noise every comparison is read
-    # against (`shapenas.search.noise`); 0 turns it off
+    # against (`shapenas.search.results.noise`); 0 turns it off
     noise_seeds: int = setting(2, checks.integer(0))
 
 

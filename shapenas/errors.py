@@ -4,8 +4,8 @@ Every exception shapenas raises on purpose derives from `ShapenasError`:
 - `UserError` (here): bad input; the CLI prints its one-line message and exits with code 2.
 - `BuildError` (`shapenas.ultralytics.build`): a custom YAML row cannot be built with the channels it gets.
 - `EvaluationFailed` (`shapenas.evaluators.base`): a candidate could not be scored; the trial fails with the reason.
-- `OverBudget` (`shapenas.search.coordination`): a trial asked for after the budget was claimed; failed untrained.
-- `StorageUnavailable` (`shapenas.search.outage`): the storage stayed away past `--storage-retry`; the CLI prints one
+- `OverBudget` (`shapenas.search.fleet.coordination`): a trial asked for after the budget was claimed; failed untrained.
+- `StorageUnavailable` (`search.fleet.outage`): the storage stayed away past `--storage-retry`; the CLI prints one
   line and exits with code 75 (what was finished is saved locally).
 - `InheritanceLost` (`shapenas.ultralytics.inherit`): `train` from a parent, but the trainer did not start from the
   inherited weights (also a `RuntimeError`, as it was before it joined this hierarchy).

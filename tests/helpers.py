@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from shapenas.evaluators import Evaluator, Job, ProxyResult
-from shapenas.search.objectives import Objectives
+from shapenas.search.results.objectives import Objectives
 
 # ---- modules and spaces -------------------------------------------------------------------------------------------
 

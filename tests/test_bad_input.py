@@ -23,8 +23,8 @@ from shapenas.config import load_config
 from shapenas.cost import yaml_cost
 from shapenas.data.check import STAMP_FOLDER
 from shapenas.errors import UserError
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.study import create_or_continue
 from shapenas.spaces import SearchSpace
 from tests.voc_fixtures import broken_vocs
 from tests.worker_helpers import snapshot

@@ -1,4 +1,4 @@
-"""Claims (shapenas.search.claims): each job is done by exactly one of several real processes on one storage, the
+"""Claims (shapenas.search.fleet.claims): each job is done by exactly one of several real processes on one storage, the
 others get its result; a claimant killed with SIGKILL is found dead by its silent heartbeat and its job taken over;
 a job whose work raised is done by the next claimant."""
 
@@ -14,9 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search.claims import JOB_ATTR, Claims
-from shapenas.search.liveness import BEAT_ATTR, DeathWatch
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet.claims import JOB_ATTR, Claims
+from shapenas.search.fleet.liveness import BEAT_ATTR, DeathWatch
+from shapenas.search.fleet.storage import open_storage
 from tests.worker_helpers import wait_for
 
 NAME = "s:shapenas-test"
@@ -25,8 +25,8 @@ NAME = "s:shapenas-test"
 CLAIMANT = textwrap.dedent(
     """
     import os, sys, time
-    from shapenas.search.claims import Claims
-    from shapenas.search.storage import open_storage
+    from shapenas.search.fleet.claims import Claims
+    from shapenas.search.fleet.storage import open_storage
 
     url, name, seconds, *jobs = sys.argv[1:]
     claims = Claims(open_storage(url), name, heartbeat_seconds=float(seconds), poll_seconds=0.1)

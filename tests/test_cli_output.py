@@ -11,9 +11,9 @@ from shapenas.cli import main
 from shapenas.commands.common import print_front
 from shapenas.config import config_from_dict
 from shapenas.errors import UserError
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
-from shapenas.search.verify import choose
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.study import create_or_continue
+from shapenas.search.verify.jobs import choose
 from shapenas.text import count
 
 CONFIG = {"base": "yolov8n.yaml", "space": {"slots": [16]}, "search": {"presets": ["baseline"]}}

@@ -28,8 +28,8 @@ from shapenas.config_schema import (
 )
 from shapenas.errors import UserError
 from shapenas.modules import MODULES
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.study import create_or_continue
 from shapenas.spaces import SearchSpace
 
 GOOD = {"base": "yolov8n.yaml"}

@@ -1,4 +1,4 @@
-"""The rules processes sharing a study follow (shapenas.search.coordination), on in-memory, SQLite and journal
+"""The rules processes sharing a study follow (shapenas.search.fleet.coordination), on in-memory, SQLite and journal
 studies: the budget is never overshot, a trial waits only for earlier trials that may train its candidate, and
 `resume` on a storage without a heartbeat fails what was left running and queues it again."""
 
@@ -10,9 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search import coordination
-from shapenas.search.coordination import OverBudget, check_budget, fail_left_running, wait_for_earlier_twins
-from shapenas.search.storage import in_memory_storage, open_storage
+from shapenas.search.fleet import coordination
+from shapenas.search.fleet.coordination import OverBudget, check_budget, fail_left_running, wait_for_earlier_twins
+from shapenas.search.fleet.storage import in_memory_storage, open_storage
 
 X = {"x": optuna.distributions.IntDistribution(0, 9)}
 STORAGES = {

@@ -8,9 +8,9 @@ import pytest
 from optuna.trial import TrialState
 
 from shapenas.evaluators import EpochMetrics
-from shapenas.search.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks
-from shapenas.search.objectives import Objectives
-from shapenas.search.record import rung_attr
+from shapenas.search.loop.early_stopping import ParetoRankStopper, dominates, in_worst_fraction, nondominated_ranks
+from shapenas.search.results.objectives import Objectives
+from shapenas.search.results.record import rung_attr
 from tests.helpers import load, shapenas_cli, write_config
 
 GFLOPS = Objectives(("map50_95", "gflops"), imgsz=640)

@@ -4,8 +4,8 @@ import pytest
 
 from shapenas.errors import ShapenasError, UserError, first_line
 from shapenas.evaluators import EvaluationFailed
-from shapenas.search.coordination import OverBudget
-from shapenas.search.outage import StorageUnavailable
+from shapenas.search.fleet.coordination import OverBudget
+from shapenas.search.fleet.outage import StorageUnavailable
 from shapenas.ultralytics.build import BuildError
 from shapenas.ultralytics.inherit import InheritanceLost
 

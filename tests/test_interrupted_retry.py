@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search import record
-from shapenas.search.coordination import queue_interrupted
+from shapenas.search.fleet.coordination import queue_interrupted
+from shapenas.search.results import record
 from tests.worker_helpers import CLI, cli, kill_all, load, wait_for, write_tiny_config
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from shapenas.search import record
+from shapenas.search.results import record
 from tests.helpers import load, shapenas_cli, write_config
 
 pytestmark = pytest.mark.slow

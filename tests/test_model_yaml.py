@@ -16,8 +16,8 @@ from shapenas.cli import main
 from shapenas.config import load_config
 from shapenas.errors import UserError
 from shapenas.model_yaml import check_model_yaml, is_layer_name, is_safe_activation
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.study import create_or_continue
 from tests.yaml_fixtures import all_modules_yaml
 
 ULTRALYTICS_MODELS = Path(yaml_model_load.__code__.co_filename).parents[1] / "cfg" / "models"

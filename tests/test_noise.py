@@ -1,4 +1,4 @@
-"""The proxy's noise as a study holds it (`shapenas.search.noise`) and how the front reads it: the figure on fixed
+"""The proxy's noise as a study holds it (`search.results.noise`) and how the front reads it: the figure on fixed
 numbers, ties against the baseline, trials within the noise of the front, and the line that says the proxy cannot
 rank. Studies are made directly through Optuna (no training); the noise runs themselves are trained in
 tests/test_parent.py (one maker among two workers, reused on resume)."""
@@ -12,9 +12,9 @@ import optuna
 import pytest
 
 from shapenas.environment import ENVIRONMENT_ATTR, differences, environment, note_differences
-from shapenas.search import pareto
-from shapenas.search.noise import NOISE_ATTR, ProxyNoise, cannot_rank_line, study_noise
-from shapenas.search.objectives import Objectives
+from shapenas.search.results import pareto
+from shapenas.search.results.noise import NOISE_ATTR, ProxyNoise, cannot_rank_line, study_noise
+from shapenas.search.results.objectives import Objectives
 
 
 def test_the_figure_is_the_sample_sd_and_the_band_that_of_a_difference_of_two_runs():

@@ -1,4 +1,4 @@
-"""The paired test of a trial against the baseline (shapenas.search.paired), against scipy on fixed numbers, and its
+"""The paired test of a trial against the baseline (search.verify.paired), against scipy on fixed numbers, and its
 edge cases: too few pairs, no spread, unpaired and failed seeds."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats
 
-from shapenas.search import paired
+from shapenas.search.verify import paired
 
 BASELINE = {0: 0.4830, 1: 0.4957, 2: 0.5050, 3: 0.4912, 4: 0.5003}
 TRIAL = {0: 0.5012, 1: 0.5035, 2: 0.5101, 3: 0.4899, 4: 0.5155}

@@ -2,7 +2,7 @@
 base's is refused before anything is written; a user's checkpoint is used as is; a `train` parent is trained once
 per study, whichever processes ask for it at the same time, and reused on resume. Making it goes through the
 retrying storage (a locked SQLite file is waited out), and a maker that was killed is replaced once its heartbeat is
-silent (`shapenas.search.claims`)."""
+silent (`shapenas.search.fleet.claims`)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import torch
 import yaml
 
 from shapenas.config import load_config
-from shapenas.search import artifacts
-from shapenas.search.parent import PARENT_ATTR, companion_name, ensure_parent
-from shapenas.search.storage import open_storage
-from shapenas.search.study import create_or_continue
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.parent import PARENT_ATTR, companion_name, ensure_parent
+from shapenas.search.loop.study import create_or_continue
+from shapenas.search.results import artifacts
 from shapenas.ultralytics.build import build_model, load_model_yaml
 from tests.helpers import SQLITE_BUSY_SECONDS, ExclusiveLock
 from tests.worker_helpers import cli, kill_all, load, start_worker, wait_for, write_tiny_config
@@ -163,8 +163,8 @@ def test_the_parent_is_made_through_the_retrying_storage(tmp_path, tiny_data, ca
 
 HOLD_THE_CLAIM = """
 import sys, time
-from shapenas.search.claims import Claims
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet.claims import Claims
+from shapenas.search.fleet.storage import open_storage
 
 def work():
     print("holding", flush=True)

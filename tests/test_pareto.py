@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from shapenas.search.objectives import Objectives
-from shapenas.search.pareto import FrontRow, knee, pair_front, table
+from shapenas.search.results.objectives import Objectives
+from shapenas.search.results.pareto import FrontRow, knee, pair_front, table
 
 
 def _row(trial, map50_95, gflops, ratio=None) -> FrontRow:

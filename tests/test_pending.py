@@ -1,4 +1,4 @@
-"""A trial's end that could not be written during an outage (shapenas.search.pending, shapenas.search.orphans), on
+"""A trial's end that could not be written during an outage (search.fleet.pending, search.fleet.orphans), on
 real SQLite studies and real files: the next process writes it once, never over another process's FAIL, keeps a
 result whose trial was failed for the candidate's retry, and never uploads one file twice."""
 
@@ -12,9 +12,17 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search import orphans
-from shapenas.search.pending import ALREADY_FINISHED, KEPT_FOR_RETRY, WRITTEN, TrialEnd, deliver, save, upload_pending
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet import orphans
+from shapenas.search.fleet.pending import (
+    ALREADY_FINISHED,
+    KEPT_FOR_RETRY,
+    WRITTEN,
+    TrialEnd,
+    deliver,
+    save,
+    upload_pending,
+)
+from shapenas.search.fleet.storage import open_storage
 
 X = {"x": optuna.distributions.IntDistribution(0, 9)}
 

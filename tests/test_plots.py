@@ -8,8 +8,11 @@ import optuna
 import pytest
 
 from shapenas.config_schema import ProxyConfig
-from shapenas.search import pareto, plots, verified, verify_plot, verify_report
-from shapenas.search.record import trained
+from shapenas.search.results import pareto, plots
+from shapenas.search.results.record import trained
+from shapenas.search.verify import plot as verify_plot
+from shapenas.search.verify import report as verify_report
+from shapenas.search.verify import verified
 from tests.helpers import GFLOPS_AT_64
 from tests.test_verified import SETTINGS, seeds
 

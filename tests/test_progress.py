@@ -9,8 +9,8 @@ import optuna
 
 from shapenas.config import config_from_dict
 from shapenas.evaluators import Evaluator, Job, ProxyResult
-from shapenas.search.objectives import Objectives
-from shapenas.search.runner import Progress, make_objective
+from shapenas.search.loop.runner import Progress, make_objective
+from shapenas.search.results.objectives import Objectives
 from shapenas.spaces import SearchSpace
 
 

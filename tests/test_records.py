@@ -17,12 +17,12 @@ from shapenas.config_schema import ConstraintsConfig
 from shapenas.cost import yaml_cost
 from shapenas.evaluators import CostEvaluator, CostResult, LatencyEvaluator, LatencyResult, ProxyResult
 from shapenas.latency import LatencySettings
-from shapenas.search import pareto, record
-from shapenas.search.objective import Objective
-from shapenas.search.objectives import Objectives
-from shapenas.search.runner import Progress
-from shapenas.search.storage import open_storage
-from shapenas.search.study import CONFIG_ATTR, create_or_continue
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.objective import Objective
+from shapenas.search.loop.runner import Progress
+from shapenas.search.loop.study import CONFIG_ATTR, create_or_continue
+from shapenas.search.results import pareto, record
+from shapenas.search.results.objectives import Objectives
 from shapenas.spaces import SearchSpace
 from tests.helpers import GFLOPS_AT_64, FixedProxy
 

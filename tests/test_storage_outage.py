@@ -21,7 +21,7 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet.storage import open_storage
 from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, start_worker, wait_for, write_tiny_config
 
 pytestmark = pytest.mark.slow

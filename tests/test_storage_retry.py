@@ -1,4 +1,4 @@
-"""Storage outages as one process sees them (shapenas.search.outage, shapenas.search.retrying), on real SQLite files
+"""Storage outages as one process sees them (search.fleet.outage, search.fleet.retrying), on real SQLite files
 and real drivers: which errors are transient, a "database is locked" waited out, a storage that stays away past the
 retry window, real errors raised at once, and writes to the running trial that never wait for the storage."""
 
@@ -13,9 +13,9 @@ import optuna
 import pytest
 import sqlalchemy
 
-from shapenas.search.outage import Outage, StorageUnavailable, is_transient
-from shapenas.search.retrying import RetryingStorage
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet.outage import Outage, StorageUnavailable, is_transient
+from shapenas.search.fleet.retrying import RetryingStorage
+from shapenas.search.fleet.storage import open_storage
 from tests.helpers import SQLITE_BUSY_SECONDS, ExclusiveLock
 
 

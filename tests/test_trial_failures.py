@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from shapenas.config import config_from_dict
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job, ProxyResult, ProxyTrainer
-from shapenas.search.objective import Objective
+from shapenas.search.loop.objective import Objective
 from shapenas.spaces import SearchSpace
 from tests.helpers import GFLOPS_AT_64
 

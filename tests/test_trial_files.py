@@ -15,8 +15,8 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from shapenas.errors import UserError
-from shapenas.search.storage import open_storage
-from shapenas.search.trial_files import model_yaml_of
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.results.trial_files import model_yaml_of
 from tests.worker_helpers import cli, load, write_tiny_config
 
 STUDY = "tiny"
@@ -102,8 +102,8 @@ def test_a_stored_yaml_that_would_run_code_is_refused():
 
 def test_weights_of_old_studies_and_of_twins_come_from_the_workers_path(tmp_path):
     """A trial from before the artifact store (only a local `weights` path), or a twin of one (`artifacts` None)."""
-    from shapenas.search.artifacts import open_artifact_store
-    from shapenas.search.trial_files import fetch_weights, has_weights
+    from shapenas.search.results.artifacts import open_artifact_store
+    from shapenas.search.results.trial_files import fetch_weights, has_weights
 
     store = open_artifact_store(str(tmp_path / "store"))
     (tmp_path / "best.pt").write_bytes(b"weights")

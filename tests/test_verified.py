@@ -1,4 +1,4 @@
-"""What verify concludes (shapenas.search.verified, verify_report): seed scores and summaries, Pareto dominance over
+"""What verify concludes (search.verify.verified, verify_report): seed scores and summaries, Pareto dominance over
 the study's objectives, ranks and Kendall's tau (each against a slow reference), and the printed comparison, with the
 paired test against the baseline, on studies whose verified results are known (old entries among them)."""
 
@@ -13,7 +13,9 @@ import pytest
 from optuna.study import StudyDirection
 
 from shapenas.config_schema import ProxyConfig
-from shapenas.search import pareto, verified, verify_report
+from shapenas.search.results import pareto
+from shapenas.search.verify import report as verify_report
+from shapenas.search.verify import verified
 
 SETTINGS = {"epochs": 12, "imgsz": 128, "batch": 16, "init": "parent"}
 
@@ -158,7 +160,7 @@ def test_tau_over_fewer_than_three_trials_is_na_with_why_and_counts_of_one_are_s
 def test_three_objectives_the_report_shows_every_cost_and_keeps_a_faster_trial_on_the_verified_front(tmp_path):
     """Latency as a third objective: trial 1 is beaten by the baseline in mAP50-95 and GFLOPs once verified, but it
     is faster, so it stays on the verified front; the table and the plot show both costs."""
-    from shapenas.search.verify_plot import plot_verified
+    from shapenas.search.verify.plot import plot_verified
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])

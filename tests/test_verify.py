@@ -15,8 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from shapenas.search import artifacts
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet.storage import open_storage
+from shapenas.search.results import artifacts
 from tests.worker_helpers import CLI, cli, load, wait_for, write_tiny_config
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import time
 import optuna
 import yaml
 
-from shapenas.search.storage import open_storage
+from shapenas.search.fleet.storage import open_storage
 
 CLI = [sys.executable, "-m", "shapenas.cli"]
 # What every trained (or reused) trial must carry, whichever worker ran it.

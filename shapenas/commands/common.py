@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from shapenas.errors import UserError
 from shapenas.files import RUN_ROOT
-from shapenas.search.outage import DEFAULT_RETRY_SECONDS
+from shapenas.search.fleet import DEFAULT_RETRY_SECONDS
 
 if TYPE_CHECKING:
     from shapenas.config import Config
@@ -61,8 +61,7 @@ def run_dir(study_name: str) -> Path:
 def print_front(study, config, rows=None) -> None:
     """The study's Pareto front as a table on stdout, under one header: what `pareto` prints and `search`, `resume`
     and `worker` end with. `rows`: the front when computed already."""
-    from shapenas.search import pareto, record
-    from shapenas.search.objectives import Objectives
+    from shapenas.search.results import Objectives, pareto, record
     from shapenas.text import count
 
     rows, objectives = pareto.front(study) if rows is None else rows, Objectives.of(config)
@@ -86,8 +85,8 @@ def add_artifacts_argument(parser: argparse.ArgumentParser) -> None:
 
 def open_existing_study(args: argparse.Namespace):
     """(study, config) for commands that read a study; `UserError` when it is not there."""
-    from shapenas.search.storage import open_storage
-    from shapenas.search.study import load_existing
+    from shapenas.search.fleet import open_storage
+    from shapenas.search.loop import load_existing
 
     return load_existing(open_storage(args.storage, create=False), args.study)
 
@@ -95,8 +94,8 @@ def open_existing_study(args: argparse.Namespace):
 def open_study_and_storage(args: argparse.Namespace):
     """(study, config, storage) for commands that run trials (`--heartbeat`, `--storage-retry`): trials, pending
     results and the parent all go through this one storage."""
-    from shapenas.search.storage import open_storage
-    from shapenas.search.study import load_existing
+    from shapenas.search.fleet import open_storage
+    from shapenas.search.loop import load_existing
 
     check_storage_retry(args)
     storage = open_storage(args.storage, args.heartbeat, create=False, retry_seconds=args.storage_retry)
@@ -106,14 +105,14 @@ def open_study_and_storage(args: argparse.Namespace):
 def upload_pending(study, storage) -> None:
     """Results a process of this folder saved while the storage was away are written first (`search.pending`): their
     trials are RUNNING, not dead, and making a parent may take a while."""
-    from shapenas.search.pending import pending_folder, upload_pending
+    from shapenas.search.fleet import pending_folder, upload_pending
 
     upload_pending(study, storage, pending_folder(run_dir(study.study_name)))
 
 
 def prepared_parent(study, storage, config: Config, data: str, args: argparse.Namespace):
     """The parent candidates start from (`proxy.init: parent`), made first if the study has none; else None."""
-    from shapenas.search.parent import prepare_parent
+    from shapenas.search.loop import prepare_parent
 
     return prepare_parent(
         study, storage, config, data, run_dir(study.study_name), args.artifacts, getattr(args, "heartbeat", 30)
@@ -122,7 +121,7 @@ def prepared_parent(study, storage, config: Config, data: str, args: argparse.Na
 
 def artifact_store(study, args: argparse.Namespace):
     """The store the study keeps shared files in (--artifacts, else the study's own location, else the default)."""
-    from shapenas.search.artifacts import location_of, open_artifact_store
+    from shapenas.search.results import location_of, open_artifact_store
 
     return open_artifact_store(location_of(study, getattr(args, "artifacts", None)))
 

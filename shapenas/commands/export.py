@@ -41,7 +41,7 @@ def _within_budgets(rows, args: argparse.Namespace):
 
 
 def _pick(study, objectives, args: argparse.Namespace):
-    from shapenas.search import pareto, record
+    from shapenas.search.results import pareto, record
 
     if args.trial is not None:
         matches = [t for t in record.trained(study) if t.number == args.trial]
@@ -64,9 +64,9 @@ def _pick(study, objectives, args: argparse.Namespace):
 def _check_recorded_cost(trial, model_yaml: dict, imgsz: int) -> None:
     """Build the exported YAML and make sure it is the model that was measured."""
     from shapenas.cost import yaml_cost
-    from shapenas.search.record import read
+    from shapenas.search.results import record
 
-    cost, stored = yaml_cost(model_yaml, imgsz), read(trial)
+    cost, stored = yaml_cost(model_yaml, imgsz), record.read(trial)
     recorded = (stored.params, stored.gflops)
     if cost.params != stored.params or abs(cost.gflops - stored.gflops) > 1e-6 * max(1.0, stored.gflops):
         raise UserError(f"trial {trial.number}: the YAML builds to {cost} but {recorded} was recorded")
@@ -100,9 +100,7 @@ class ExportCommand(Command):
         add_artifacts_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search.objectives import Objectives
-        from shapenas.search.record import read
-        from shapenas.search.trial_files import fetch_weights, has_weights, model_yaml_of
+        from shapenas.search.results import Objectives, fetch_weights, has_weights, model_yaml_of, record
         from shapenas.spaces.yaml_text import model_yaml_text
 
         _check_one_way(args)
@@ -119,7 +117,7 @@ class ExportCommand(Command):
         if args.weights:  # first: it is the part that can fail (an unreachable or wrong artifact location)
             store = artifact_store(study, args)
             write_atomic(args.weights, lambda path: fetch_weights(store, trial, path), "--weights")
-        header = f"shapenas study {study.study_name!r} trial {trial.number}: {read(trial).summary}"
+        header = f"shapenas study {study.study_name!r} trial {trial.number}: {record.read(trial).summary}"
         write_text_atomic(args.out, model_yaml_text(model_yaml, header), "-o")
         costs = objectives.costs_text(trial.values[1:])
         print(f"trial {trial.number}: mAP50-95 {trial.values[0]:.4f}, {costs} -> {args.out}")

@@ -53,8 +53,7 @@ class ParetoCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search import pareto
-        from shapenas.search.objectives import Objectives
+        from shapenas.search.results import Objectives, pareto
 
         outputs = {
             "--csv": args.csv,
@@ -80,7 +79,7 @@ class ParetoCommand(Command):
     def _print_verified(study, wanted: str | None) -> str | None:
         if wanted is None:
             return None
-        from shapenas.search.verify_report import pick_budget, report
+        from shapenas.search.verify import pick_budget, report
 
         budget = pick_budget(study, wanted)
         print(report(study, budget))
@@ -88,10 +87,9 @@ class ParetoCommand(Command):
 
     @staticmethod
     def _write(study, rows, args: argparse.Namespace, budget: str | None, objectives, reference) -> None:
-        from shapenas.search import pareto
-        from shapenas.search.plots import plot_front, plot_hypervolume
-        from shapenas.search.verify_plot import plot_verified
-        from shapenas.search.verify_report import rows as verified_rows
+        from shapenas.search.results import pareto, plot_front, plot_hypervolume
+        from shapenas.search.verify import plot_verified
+        from shapenas.search.verify import rows as verified_rows
 
         if args.csv:
             write_text_atomic(args.csv, pareto.to_csv(rows), "--csv")

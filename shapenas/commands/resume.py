@@ -34,9 +34,8 @@ class ResumeCommand(Command):
         add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search.coordination import fail_left_running
-        from shapenas.search.parent import release_stopped_maker
-        from shapenas.search.runner import run_trials
+        from shapenas.search.fleet import fail_left_running
+        from shapenas.search.loop import release_stopped_maker, run_trials
 
         study, config, storage = open_study_and_storage(args)
         data = checked_data(config)

@@ -55,11 +55,9 @@ class SearchCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.config import load_config
         from shapenas.evaluators import latency_settings
-        from shapenas.search.artifacts import LOCATION_ATTR
-        from shapenas.search.parent import check_parent_config
-        from shapenas.search.runner import enqueue_presets, run_trials
-        from shapenas.search.storage import open_storage
-        from shapenas.search.study import create_or_continue
+        from shapenas.search.fleet import open_storage
+        from shapenas.search.loop import check_parent_config, create_or_continue, enqueue_presets, run_trials
+        from shapenas.search.results import LOCATION_ATTR
         from shapenas.spaces import SearchSpace
 
         check_storage_retry(args)

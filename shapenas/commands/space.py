@@ -84,8 +84,7 @@ def _sample(space, count: int, seed: int, out_dir: Path | None) -> None:
     import optuna
 
     from shapenas.evaluators import CostEvaluator, Job
-    from shapenas.search.proposal import akconv_grids, propose
-    from shapenas.search.runner import latency_evaluator
+    from shapenas.search.loop import akconv_grids, latency_evaluator, propose
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))

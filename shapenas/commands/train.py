@@ -53,7 +53,7 @@ def _train_args(pairs: list[str]) -> dict:
 
 
 def _model_from_file(path: str) -> Path:
-    from shapenas.search.trial_files import read_model_yaml
+    from shapenas.search.results import read_model_yaml
 
     file = Path(path)
     if not file.is_file():
@@ -67,8 +67,7 @@ def _model_from_file(path: str) -> Path:
 def _model_from_trial(args: argparse.Namespace) -> tuple[Path, str, str]:
     """Where the stored trial's model YAML goes (named so that Ultralytics reads its scale), its text, and its data."""
     from shapenas.config import require_data
-    from shapenas.search import record
-    from shapenas.search.trial_files import model_yaml_of
+    from shapenas.search.results import model_yaml_of, record
     from shapenas.spaces.yaml_text import model_yaml_text
     from shapenas.ultralytics.build import model_file_stem
 

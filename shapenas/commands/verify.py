@@ -1,5 +1,5 @@
 """`shapenas verify`: train the proxy's favourites and the baseline again at a higher budget, with seeds, and say
-whether the proxy's ranking and front hold (see `shapenas.search.verify` and `shapenas.search.verified`)."""
+whether the proxy's ranking and front hold (see `shapenas.search.verify.jobs` and `shapenas.search.verify.verified`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from shapenas.commands.common import (
     run_dir,
 )
 from shapenas.errors import UserError
-from shapenas.search.paired import MIN_PAIRS as MIN_SEEDS
+from shapenas.search.verify import MIN_PAIRS as MIN_SEEDS
 from shapenas.text import count
 
 # verify's --trials names trials; search/resume/worker's --trials N is a count: every message says which
@@ -82,9 +82,8 @@ class VerifyCommand(Command):
         add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search.artifacts import location_of, open_artifact_store
-        from shapenas.search.verify import Verification, choose, verify_config
-        from shapenas.search.verify_report import report
+        from shapenas.search.results import location_of, open_artifact_store
+        from shapenas.search.verify import Verification, choose, report, verify_config
 
         _check_counts(args)
         numbers = _trial_numbers(args.trials)

@@ -2,9 +2,9 @@
 
 Start as many as you like, on as many machines as can reach the storage (PostgreSQL, or a journal file on a shared
 filesystem). They share the budget exactly and never train one candidate twice at the same time (see
-`shapenas.search.coordination`); a worker that dies has its trial failed by the heartbeat and retried by another.
+`shapenas.search.fleet.coordination`); a worker that dies has its trial failed by the heartbeat and retried by another.
 A storage that stops answering is waited for (`--storage-retry`) while training goes on; past that, the worker saves
-what it finished locally and exits 75 (`shapenas.search.pending`).
+what it finished locally and exits 75 (`shapenas.search.fleet.pending`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise UserError(f"{option}: expected an integer >= 1, got {value}")
     # SQLite has no row locks: two processes can take the same queued trial (a preset, a retry) and train it twice.
     if args.storage is None or args.storage.startswith("sqlite"):
-        from shapenas.search.storage import default_storage_url
+        from shapenas.search.fleet import default_storage_url
 
         url = args.storage or default_storage_url()
         raise UserError(
@@ -87,7 +87,7 @@ class WorkerCommand(Command):
         add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search.pool import run_pool, worker_pins
+        from shapenas.search.fleet import run_pool, worker_pins
 
         _check_arguments(args)
         pool = args.workers_per_device is not None or args.devices is not None
@@ -103,8 +103,7 @@ class WorkerCommand(Command):
 
     @staticmethod
     def _work(study, storage, config, args: argparse.Namespace, parent) -> int:
-        from shapenas.search.runner import run_trials
-        from shapenas.search.study import make_sampler
+        from shapenas.search.loop import make_sampler, run_trials
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
         study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))

@@ -1,6 +1,6 @@
 """The one interface every evaluator implements, `evaluate(job) -> result`, and the typed results they return.
 
-The objective stores a result's fields on the trial under the same names (`shapenas.search.record.TrialRecord`), and
+The objective stores a result's fields on the trial under the same names (`search.results.record.TrialRecord`), and
 a result's fields are all it relies on: `CostResult` gives the GFLOPs objective and the constraints' inputs,
 `LatencyResult` the latency objective (its ratio to the base) and the latency constraint's input, `ProxyResult` the
 mAP50-95 objective and what a twin trial copies.

@@ -28,7 +28,7 @@ class Proposal:
     model_yaml: dict
 
     def record(self) -> dict[str, Any]:
-        """The fields of `shapenas.search.record.TrialRecord` a proposal fills, before anything is measured."""
+        """The fields of `shapenas.search.results.record.TrialRecord` a proposal fills, before anything is measured."""
         fields = {
             "key": self.candidate.key(),
             "summary": self.candidate.summary(),

@@ -22,11 +22,11 @@ from typing import Callable, NoReturn
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from shapenas.search import record
-from shapenas.search.heartbeat import TrialHeartbeat
-from shapenas.search.outage import StorageUnavailable
-from shapenas.search.pending import WRITTEN, TrialEnd, deliver, save
-from shapenas.search.retrying import RetryingStorage
+from shapenas.search.fleet.heartbeat import TrialHeartbeat
+from shapenas.search.fleet.outage import StorageUnavailable
+from shapenas.search.fleet.pending import WRITTEN, TrialEnd, deliver, save
+from shapenas.search.fleet.retrying import RetryingStorage
+from shapenas.search.results import record
 
 _logger = logging.getLogger(__name__)
 Objective = Callable[[optuna.Trial], "tuple[float, ...] | list[float]"]

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from shapenas.search import record
+from shapenas.search.results import record
 
 
 def keep(study: optuna.Study, number: int, values: list[float], user_attrs: dict[str, Any]) -> bool:

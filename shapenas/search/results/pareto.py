@@ -1,10 +1,10 @@
 """The Pareto front of mAP50-95 against the study's costs (GFLOPs, latency): rows, the knee, a table, CSV/JSON files.
 
 The front itself is Optuna's (`study.best_trials`, over every objective; it drops infeasible trials when constraints
-are set), of trained trials only (`shapenas.search.record.is_trained`: a candidate rejected by a constraint was never
+are set), of trained trials only (`search.results.record.is_trained`: a candidate rejected by a constraint was never
 trained). GFLOPs and latency are those measured at `cost.imgsz`; latency is in the rows whenever it was measured.
 Each row carries its difference from the baseline trial and, when the study measured its proxy's noise
-(`shapenas.search.noise`), whether that difference is a tie.
+(`shapenas.search.results.noise`), whether that difference is a tie.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 import optuna
 from optuna.study import StudyDirection
 
-from shapenas.search import record
-from shapenas.search.noise import ProxyNoise, baseline_trial, cannot_rank_line, study_noise
-from shapenas.search.objectives import SPECS, Objectives
+from shapenas.search.results import record
+from shapenas.search.results.noise import ProxyNoise, baseline_trial, cannot_rank_line, study_noise
+from shapenas.search.results.objectives import SPECS, Objectives
 
 COLUMNS = ("trial", "map50_95", "map50", "gflops", "params", "latency_ms", "latency_ratio", "summary")
 COLUMNS += ("vs_baseline", "noise_band", "tie")

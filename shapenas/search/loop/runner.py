@@ -21,8 +21,7 @@ from shapenas.evaluators import (
     ProxyTrainer,
     latency_settings,
 )
-from shapenas.search import record
-from shapenas.search.coordination import (
+from shapenas.search.fleet.coordination import (
     OverBudget,
     check_budget,
     finished_count,
@@ -30,15 +29,17 @@ from shapenas.search.coordination import (
     queue_interrupted,
     wait_for_room,
 )
-from shapenas.search.early_stopping import ParetoRankStopper
-from shapenas.search.heartbeat import fail_dead_trials
-from shapenas.search.noise import ensure_noise, study_noise
-from shapenas.search.objective import Objective
-from shapenas.search.objectives import Objectives
-from shapenas.search.pending import pending_folder
-from shapenas.search.proposal import render
-from shapenas.search.retrying import RetryingStorage
-from shapenas.search.trial_run import run_trial
+from shapenas.search.fleet.heartbeat import fail_dead_trials
+from shapenas.search.fleet.pending import pending_folder
+from shapenas.search.fleet.retrying import RetryingStorage
+from shapenas.search.loop.early_stopping import ParetoRankStopper
+from shapenas.search.loop.noise_runs import ensure_noise
+from shapenas.search.loop.objective import Objective
+from shapenas.search.loop.proposal import render
+from shapenas.search.loop.trial_run import run_trial
+from shapenas.search.results import record
+from shapenas.search.results.noise import study_noise
+from shapenas.search.results.objectives import Objectives
 from shapenas.spaces import SearchSpace
 from shapenas.text import count
 
@@ -119,7 +120,7 @@ def make_objective(
     store=None,
     storage: RetryingStorage | None = None,
 ) -> Objective:
-    """`parent`: a `shapenas.search.parent.Parent` every candidate starts from, or None (from scratch); `store`: the
+    """`parent`: a `search.loop.parent.Parent` every candidate starts from, or None (from scratch); `store`: the
     artifact store that keeps each trial's weights and YAML, or None (kept on this machine only); `storage`: the
     study's, whose outages pause early stopping."""
     data = require_data(config)
@@ -171,8 +172,8 @@ def run_trials(
     `storage` is the one `study` lives in; the results it missed while away (`pending`) are the caller's to write
     first (`commands.common.upload_pending`). Interrupted trials nobody retried are queued again. Other
     processes may work on the study at the same time, one trial at a time, each within the budget
-    (`shapenas.search.coordination`): the study ends with exactly `total` finished trials. `space`: the config's,
-    when built already (that builds the base model); `parent`: a `shapenas.search.parent.Parent` every candidate
+    (`shapenas.search.fleet.coordination`): the study ends with exactly `total` finished trials. `space`: the config's,
+    when built already (that builds the base model); `parent`: a `shapenas.search.loop.parent.Parent` every candidate
     starts from (None: from scratch); `store`: an artifact store for each trained trial's weights and YAML (None: on
     this machine only).
     """

@@ -1,6 +1,6 @@
 """A trial's files on any machine: its model YAML (checked before anything builds it) and its trained weights.
 
-The objective puts both into the study's artifact store (`shapenas.search.artifacts`) and records them on the trial
+The objective puts both into the study's artifact store (`search.results.artifacts`) and records them on the trial
 (user attribute `artifacts`: name -> artifact id, file name, SHA-256), so `export --weights`, `verify` and
 `train --study` work wherever the storage and the artifact location are reachable; optuna-dashboard lists them on
 the trial. Studies made before that keep only `weights`, a path on the worker's disk, which still works there.
@@ -15,7 +15,7 @@ import optuna
 import yaml
 
 from shapenas.errors import UserError
-from shapenas.search import artifacts, record
+from shapenas.search.results import artifacts, record
 
 ARTIFACTS_ATTR = "artifacts"  # the TrialRecord field
 

@@ -28,9 +28,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from shapenas.files import write_text_atomic
-from shapenas.search import orphans
-from shapenas.search.coordination import queue_again
-from shapenas.search.retrying import RetryingStorage
+from shapenas.search.fleet import orphans
+from shapenas.search.fleet.coordination import queue_again
+from shapenas.search.fleet.retrying import RetryingStorage
 
 WRITTEN, KEPT_FOR_RETRY, ALREADY_FINISHED = "written", "kept for the retry of its candidate", "not written (finished)"
 _SETTERS = {"user": "set_trial_user_attr", "system": "set_trial_system_attr"}

@@ -3,7 +3,7 @@
 Written over the study's objectives: the first (mAP50-95) is what verification re-measures; the others (GFLOPs, and
 any later cost objective) are properties of the architecture and carry over unchanged. Every verified figure is
 computed from the stored seeds with `verified.seed_score`, so old entries read with today's score; each trial is
-compared with the baseline by the paired test of `shapenas.search.paired`.
+compared with the baseline by the paired test of `shapenas.search.verify.paired`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import optuna
 
-from shapenas.search import paired, pareto, record, verified
+from shapenas.search.results import pareto, record
+from shapenas.search.verify import paired, verified
 from shapenas.text import count
 
 

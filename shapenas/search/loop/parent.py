@@ -6,7 +6,7 @@ Either way the checkpoint goes into the study's artifact store and the study rec
 `parent` (source, SHA-256, artifact id), so a resumed study and every worker, on any machine, use the very same file.
 
 Made once: the processes that need the parent claim the job `parent` in a small companion study
-(`<study>:shapenas-parent`, see `shapenas.search.claims`): one makes it, the others wait for the study's `parent`
+(`<study>:shapenas-parent`, see `shapenas.search.fleet.claims`): one makes it, the others wait for the study's `parent`
 attribute, and a maker that dies (its claim's heartbeat goes silent) is taken over by the next waiting process, on
 every storage. `shapenas resume` on a journal storage also fails at once what a stopped process left running.
 """
@@ -23,9 +23,9 @@ import optuna
 import torch
 
 from shapenas.errors import UserError
-from shapenas.search import artifacts
-from shapenas.search.claim_attrs import PARENT_OF_ATTR, PARENT_SUFFIX
-from shapenas.search.claims import Claims
+from shapenas.search.fleet.claim_attrs import PARENT_OF_ATTR, PARENT_SUFFIX
+from shapenas.search.fleet.claims import Claims
+from shapenas.search.results import artifacts
 from shapenas.text import count
 
 PARENT_ATTR = "parent"
@@ -162,7 +162,7 @@ def prepare_parent(
 
 def release_stopped_maker(storage, study_name: str) -> None:
     """For `resume` on a storage without a heartbeat: a parent maker left running by a stopped process is failed."""
-    from shapenas.search.coordination import fail_left_running
+    from shapenas.search.fleet.coordination import fail_left_running
 
     name = companion_name(study_name)
     if name in optuna.get_all_study_names(storage):

@@ -1,6 +1,6 @@
 """Optuna storages chosen by URL: SQLite by default (embedded), PostgreSQL/MySQL for many machines, journal files.
 
-RDB storages get a heartbeat (`shapenas.search.heartbeat`), so a trial whose process died is failed and re-queued
+RDB storages get a heartbeat (`shapenas.search.fleet.heartbeat`), so a trial whose process died is failed and re-queued
 once its heartbeat is stale (`RetryHeartbeatStaleTrialCallback`); journal files have no heartbeat, so there `resume`
 fails them by hand. Every storage comes wrapped in a `RetryingStorage`, which waits out outages and says how it was
 configured (its URL, and whether and how often it has a heartbeat).
@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shapenas.errors import UserError, first_line
 from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
-from shapenas.search.claim_attrs import COMPANION_SUFFIXES
-from shapenas.search.outage import DEFAULT_RETRY_SECONDS, Outage
-from shapenas.search.retrying import RetryingStorage
+from shapenas.search.fleet.claim_attrs import COMPANION_SUFFIXES
+from shapenas.search.fleet.outage import DEFAULT_RETRY_SECONDS, Outage
+from shapenas.search.fleet.retrying import RetryingStorage
 
 JOURNAL_PREFIX = "journal:///"
 RDB_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "mysql")

@@ -14,7 +14,7 @@ shared storage; there is no coordinator to crash:
   for earlier numbers, so no two wait for each other.
 
 Trials whose heartbeat went stale (their process died) are failed, which queues them again: by a process waiting for
-room, and by the heartbeat thread of every process running a trial (`shapenas.search.heartbeat`). Journal storages
+room, and by the heartbeat thread of every process running a trial (`shapenas.search.fleet.heartbeat`). Journal storages
 have no heartbeat: a dead process's trial stays running until `shapenas resume` fails it.
 """
 
@@ -28,11 +28,11 @@ import optuna
 from optuna.trial import TrialState
 
 from shapenas.errors import ShapenasError
-from shapenas.search import record
+from shapenas.search.results import record
 from shapenas.text import count
 
 if TYPE_CHECKING:
-    from shapenas.search.retrying import RetryingStorage
+    from shapenas.search.fleet.retrying import RetryingStorage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 1.0

@@ -3,15 +3,15 @@ claimant's job is taken over. Used for a study's parent and for each `verify` jo
 
 The claims live in a companion study of the search (`<study>:shapenas-parent`, `<study>:shapenas-verify`) on the same
 storage, so they reach every machine the study reaches. To claim a job a process asks that study for a trial (its
-claim), names the job on it (user attribute `job`) and keeps it alive with a heartbeat (`shapenas.search.liveness`).
+claim), names the job on it (user attribute `job`) and keeps it alive with a heartbeat (`search.fleet.liveness`).
 Trial numbers are handed out atomically, so the claims form a queue: a claim waits while a live claim numbered
 before it names the same job or has not named one yet (it is about to); a claim found dead is failed, which lets
 the next one through. Trials only ever wait for lower numbers, so no two wait for each other. The first claim through
 does the work, stores the result on itself (user attribute `result`) and completes with value 1; the others find
 the result and complete with value 0.
 
-Every read and write goes through the storage it is given; a retrying storage (`shapenas.search.retrying`) waits out
-an outage, and no claim is judged dead just after one (`shapenas.search.liveness`).
+Every read and write goes through the storage it is given; a retrying storage (`search.fleet.retrying`) waits out
+an outage, and no claim is judged dead just after one (`shapenas.search.fleet.liveness`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from shapenas.search.claim_attrs import JOB_ATTR, RESULT_ATTR
-from shapenas.search.liveness import DeathWatch, Heartbeat
-from shapenas.search.outage import StorageUnavailable
+from shapenas.search.fleet.claim_attrs import JOB_ATTR, RESULT_ATTR
+from shapenas.search.fleet.liveness import DeathWatch, Heartbeat
+from shapenas.search.fleet.outage import StorageUnavailable
 
 POLL_SECONDS = 1.0
 

@@ -1,12 +1,12 @@
-"""Whether the process holding a claim (`shapenas.search.claims`) is still alive: its heartbeat, and the rule others
-judge it by. Claims only: a trial's liveness is Optuna's heartbeat on RDB storages (`shapenas.search.heartbeat`,
+"""Whether the process holding a claim (`search.fleet.claims`) is still alive: its heartbeat, and the rule others
+judge it by. Claims only: a trial's liveness is Optuna's heartbeat on RDB storages (`shapenas.search.fleet.heartbeat`,
 which fails stale trials) and `fail_left_running` on journal files, so two rules decide liveness today (issue 19).
 
 The holder writes the wall time into its claim's user attribute `beat` every `seconds`, from a thread. Another process
 counts the holder dead once it has seen the same `beat` for longer than `2 * seconds` by its own monotonic clock: no
 two machines' clocks are ever compared, and it works on every storage (journal files included, which have no Optuna
 heartbeat). A process that has just started therefore needs that long to call a claim dead. Nor is anyone judged
-while the storage is away or within that long and a beat after it came back (`shapenas.search.outage`): during an
+while the storage is away or within that long and a beat after it came back (`shapenas.search.fleet.outage`): during an
 outage no claimant can beat, live ones included.
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 import optuna
 
-from shapenas.search.claim_attrs import BEAT_ATTR
-from shapenas.search.retrying import RetryingStorage
+from shapenas.search.fleet.claim_attrs import BEAT_ATTR
+from shapenas.search.fleet.retrying import RetryingStorage
 
 GRACE_BEATS = 2  # a claim silent for this many heartbeats is dead
 JOIN_SLACK_SECONDS = 10.0

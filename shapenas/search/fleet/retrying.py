@@ -1,11 +1,11 @@
 """An Optuna storage that waits out outages: Optuna's public `BaseStorage` interface, by delegation.
 
-Every call goes to the wrapped storage and is retried while the storage is away (`shapenas.search.outage`), so the
+Every call goes to the wrapped storage and is retried while the storage is away (`shapenas.search.fleet.outage`), so the
 study, its samplers and our own code never see a database restart, only a pause. Two exceptions to "wait":
 
 - Writes to the trial this process is running (`owning(trial_id)`) never wait: they are tried once and, when the
   storage does not answer, queued. The next write to that trial takes the queued ones along, in order; what is still
-  queued at the trial's end goes into its `TrialEnd` (`queued()`), which `shapenas.search.pending.deliver` writes,
+  queued at the trial's end goes into its `TrialEnd` (`queued()`), which `shapenas.search.fleet.pending.deliver` writes,
   waiting like any call. Training goes on through an outage, and an attribute set during it is kept (Optuna's `Trial`
   caches it too).
 - Finishing a trial is made idempotent: if a retried `set_trial_state_values` finds the trial already finished
@@ -28,7 +28,7 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from shapenas.search.outage import Outage, is_transient
+from shapenas.search.fleet.outage import Outage, is_transient
 
 Write = tuple[str, str, Any]  # ("user" or "system", key, value): one attribute write to the owned trial
 _SETTERS = {"user": "set_trial_user_attr", "system": "set_trial_system_attr"}

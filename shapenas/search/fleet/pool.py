@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 from shapenas.errors import UserError
-from shapenas.search.outage import EXIT_CODE as STORAGE_UNAVAILABLE
+from shapenas.search.fleet.outage import EXIT_CODE as STORAGE_UNAVAILABLE
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 

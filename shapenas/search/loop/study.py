@@ -10,8 +10,8 @@ from shapenas.config_schema import SearchConfig
 from shapenas.devices import resolve_device
 from shapenas.environment import ENVIRONMENT_ATTR, environment
 from shapenas.errors import UserError
-from shapenas.search.objectives import Objectives
-from shapenas.search.storage import existing_study_names
+from shapenas.search.fleet.storage import existing_study_names
+from shapenas.search.results.objectives import Objectives
 from shapenas.text import count
 
 CONFIG_ATTR = "shapenas_config"

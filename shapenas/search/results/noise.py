@@ -2,7 +2,7 @@
 
 On real images one candidate's proxy score moves by 0.01-0.14 mAP50-95 between seeds, more than most differences
 between candidates, so a difference means nothing until it is read against this. After the parent, the one process
-that claims the job `noise` (in the parent's companion study, `shapenas.search.claims`) trains the baseline at seeds
+that claims the job `noise` (in the parent's companion study, `search.fleet.claims`) trains the baseline at seeds
 `proxy.seed + 1 ..`; the study keeps the runs as its attribute `proxy_noise`; workers, resume and the tables read it.
 The baseline trial (seed `proxy.seed`) is one more sample once it has trained.
 
@@ -15,16 +15,13 @@ comparison carries, not a test. `shapenas verify` gives the test (paired seeds).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 import statistics
-import sys
 from dataclasses import dataclass
 
 import optuna
 
-from shapenas.search import record
+from shapenas.search.results import record
 
 NOISE_ATTR = "proxy_noise"
 NOISE_JOB = "noise"
@@ -85,59 +82,3 @@ def cannot_rank_line(noise: ProxyNoise | None, scores: list[float]) -> str | Non
         f"the proxy's noise band (±{noise.band:.4f}) is wider than the spread of the trained trials' mAP50-95 "
         f"({spread:.4f}): the proxy cannot rank these candidates here; verify with seeds or raise proxy.epochs"
     )
-
-
-def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_seconds: float = 30):
-    """The study's `ProxyNoise`, its runs made first (once over all processes) if missing; None when
-    `proxy.noise_seeds` is 0. Prints the figure."""
-    if config.proxy.noise_seeds == 0:
-        return None
-    if NOISE_ATTR not in study.user_attrs:
-        from shapenas.search.claims import Claims
-        from shapenas.search.parent import companion_name
-
-        def make() -> dict:
-            runs = train_noise_runs(config, data, folder, parent)
-            study.set_user_attr(NOISE_ATTR, runs)
-            return runs
-
-        def waiting(number: int) -> None:
-            print(f"noise: waiting for another process to measure it (claim {number})", file=sys.stderr, flush=True)
-
-        claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
-        claims.once(NOISE_JOB, make, finished=lambda: study.user_attrs.get(NOISE_ATTR), on_wait=waiting)
-    noise = study_noise(study)
-    if noise is not None:
-        print(noise.describe(), file=sys.stderr, flush=True)
-    return noise
-
-
-def _epoch_line(seed: int, epoch: int, metrics) -> None:
-    print(f"noise: seed {seed} epoch {epoch} mAP50-95 {metrics.map50_95:.4f}", file=sys.stderr, flush=True)
-
-
-def train_noise_runs(config, data: str, folder, parent) -> dict:
-    """The baseline's proxy at seeds `proxy.seed + 1 ..`, as a search trains it: what `proxy_noise` stores."""
-    from shapenas.data.check import class_count
-    from shapenas.devices import resolve_device
-    from shapenas.environment import environment
-    from shapenas.evaluators import EvaluationFailed, Job, ProxyTrainer
-    from shapenas.spaces import SearchSpace
-    from shapenas.ultralytics.build import model_file_stem
-
-    space = SearchSpace(config)
-    model_yaml = {**space.render(space.baseline()), "nc": class_count(data)}
-    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
-    name, runs = model_file_stem(config.base, config.scale), {}
-    for seed in range(config.proxy.seed + 1, config.proxy.seed + 1 + config.proxy.noise_seeds):
-        print(f"noise: training the baseline's proxy with seed {seed}", file=sys.stderr, flush=True)
-        trainer = ProxyTrainer(dataclasses.replace(config.proxy, seed=seed), data, **inherit)
-        say = functools.partial(_epoch_line, seed)
-        try:
-            result = trainer.evaluate(Job(model_yaml, folder / "noise" / f"seed{seed}", name, say))
-        except EvaluationFailed as error:
-            runs[str(seed)] = {"failed": str(error)}
-            continue
-        runs[str(seed)] = {k: getattr(result, k) for k in ("map50_95", "epoch_map50_95", "train_seconds")}
-    device = resolve_device(config.proxy.device)
-    return {"base_seed": config.proxy.seed, "seeds": runs, "environment": environment(device)}

@@ -1,7 +1,7 @@
 """A running trial's heartbeat, and the failing of trials whose process died (their heartbeat went stale).
 
 Optuna keeps a heartbeat only inside `Study.optimize`, in a thread that dies at the first storage error. shapenas
-runs its own trial loop (`shapenas.search.trial_run`) and its own heartbeat thread, which
+runs its own trial loop (`shapenas.search.loop.trial_run`) and its own heartbeat thread, which
 - records the trial's heartbeat every `heartbeat_seconds` (`RDBStorage.record_heartbeat`); after a beat that did not
   get through it tries again every second, so the trial looks alive again soon after an outage;
 - never raises: an unreachable storage is told once (`Outage`) and tried again; any other error is told once;
@@ -22,8 +22,8 @@ import warnings
 import optuna
 from optuna.storages import fail_stale_trials
 
-from shapenas.search.outage import is_transient
-from shapenas.search.retrying import RetryingStorage
+from shapenas.search.fleet.outage import is_transient
+from shapenas.search.fleet.retrying import RetryingStorage
 
 RETRY_BEAT_SECONDS = 1.0
 JOIN_SLACK_SECONDS = 10.0

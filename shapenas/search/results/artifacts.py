@@ -19,7 +19,7 @@ from optuna.artifacts import Boto3ArtifactStore, FileSystemArtifactStore, downlo
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from shapenas.errors import UserError
-from shapenas.search.storage import DEFAULT_RUN_ROOT
+from shapenas.search.fleet.storage import DEFAULT_RUN_ROOT
 
 DEFAULT_LOCATION = str(DEFAULT_RUN_ROOT / "artifacts")
 LOCATION_ATTR = "shapenas_artifacts"  # study user attr: where the creating process kept the study's files

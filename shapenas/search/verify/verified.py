@@ -8,7 +8,7 @@ trained with), every seed's result under `seeds`, their mean `map50_95` and `map
 versions lack `score` (they are the best epoch) and some seeds lack `epoch_map50_95`; readers recompute from `seeds`.
 
 One function, `seed_score`, says what a seed scored (`SCORE` names it); the means, the ranges and the paired test
-against the baseline (`shapenas.search.paired`: each seed trains the trial and the baseline, so the differences pair
+against the baseline (`search.verify.paired`: each seed trains the trial and the baseline, so the differences pair
 by seed) all read it, and the report says which score it is.
 """
 

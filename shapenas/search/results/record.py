@@ -157,7 +157,7 @@ ORPHANED_PREFIX = "orphaned_result:"  # + trial number: a result that came back 
 @dataclass(frozen=True)
 class OrphanedResult:
     """A trial's finished result, kept on the study because another process failed the trial meanwhile
-    (`shapenas.search.orphans`): the trial's number, its objective values and its user attributes."""
+    (`shapenas.search.fleet.orphans`): the trial's number, its objective values and its user attributes."""
 
     trial: int
     values: list[float]

@@ -16,10 +16,10 @@ matplotlib.use("Agg")  # files only: no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
-from shapenas.search.noise import study_noise  # noqa: E402
-from shapenas.search.objectives import Objectives  # noqa: E402
-from shapenas.search.pareto import FrontRow  # noqa: E402
-from shapenas.search.record import read, trained  # noqa: E402
+from shapenas.search.results.noise import study_noise  # noqa: E402
+from shapenas.search.results.objectives import Objectives  # noqa: E402
+from shapenas.search.results.pareto import FrontRow  # noqa: E402
+from shapenas.search.results.record import read, trained  # noqa: E402
 from shapenas.text import count  # noqa: E402
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import optuna
 
 from shapenas.evaluators.base import EpochMetrics
-from shapenas.search import record
-from shapenas.search.objectives import Objectives
-from shapenas.search.pareto import dominates
+from shapenas.search.results import record
+from shapenas.search.results.objectives import Objectives
+from shapenas.search.results.pareto import dominates
 from shapenas.text import count
 
 Point = tuple[float, ...]  # (mAP50-95 at the rung: higher is better, then each cost: lower is better)

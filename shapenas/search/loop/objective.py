@@ -1,7 +1,7 @@
 """One trial: propose a candidate, cost it (GFLOPs, and latency when asked), check the constraints, then reuse a
 trained twin's result or train it.
 
-Everything a user may want later is stored on the trial (`shapenas.search.record.TrialRecord`): the rendered YAML,
+Everything a user may want later is stored on the trial (`search.results.record.TrialRecord`): the rendered YAML,
 params, GFLOPs, latency, mAP50-95, mAP50, per-epoch mAP, train seconds, device, the AKConv shapes as grids, and why it
 failed when it did.
 """
@@ -19,17 +19,18 @@ from shapenas.devices import resolve_device
 from shapenas.environment import environment
 from shapenas.errors import first_line
 from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, LatencyResult, ProxyResult
-from shapenas.search import orphans, record
-from shapenas.search.coordination import wait_for_earlier_twins
-from shapenas.search.objectives import Objectives
-from shapenas.search.proposal import propose
-from shapenas.search.trial_files import upload_trial_files
+from shapenas.search.fleet import orphans
+from shapenas.search.fleet.coordination import wait_for_earlier_twins
+from shapenas.search.loop.proposal import propose
+from shapenas.search.results import record
+from shapenas.search.results.objectives import Objectives
+from shapenas.search.results.trial_files import upload_trial_files
 from shapenas.spaces import SearchSpace
 from shapenas.ultralytics.build import model_file_stem
 
 
 class Objective:
-    """The objective of a search trial (`shapenas.search.trial_run`); returns the values of `objectives`: mAP50-95,
+    """The objective of a search trial (`shapenas.search.loop.trial_run`); returns the values of `objectives`: mAP50-95,
     then GFLOPs and/or the latency ratio. `latency` times each candidate against the base model before training (None:
     latency is neither an objective nor a constraint). Progress hooks: `on_epoch` after each proxy epoch, `on_train` as
     a candidate starts training (the setup before its first epoch is long; a rejected or reused one never trains)."""

@@ -1,17 +1,17 @@
-"""The names shapenas gives claims (`shapenas.search.claims`): the companion studies that hold them and the user
+"""The names shapenas gives claims (`shapenas.search.fleet.claims`): the companion studies that hold them and the user
 attributes stored on each claim. Claims are not candidates, so these are not trial-record fields
-(`shapenas.search.record`); their spelling is kept as the first claims stored it, so existing storages still read.
+(`search.results.record`); their spelling is kept as the first claims stored it, so existing storages still read.
 """
 
 from __future__ import annotations
 
 # companion studies, named after the search they serve: "<study>" + suffix
-PARENT_SUFFIX = ":shapenas-parent"  # the parent's maker (`shapenas.search.parent`)
-VERIFY_SUFFIX = ":shapenas-verify"  # each verify job (`shapenas.search.verify`)
+PARENT_SUFFIX = ":shapenas-parent"  # the parent's maker (`shapenas.search.loop.parent`)
+VERIFY_SUFFIX = ":shapenas-verify"  # each verify job (`shapenas.search.verify.jobs`)
 COMPANION_SUFFIXES = (PARENT_SUFFIX, VERIFY_SUFFIX)
 PARENT_OF_ATTR = "shapenas_parent_of"  # study attribute of the parent's companion: the search it serves
 
 # user attributes of a claim (a trial of a companion study)
 JOB_ATTR = "job"  # the job it claims
 RESULT_ATTR = "result"  # the job's result, stored by the claimant that did the work
-BEAT_ATTR = "beat"  # the claimant's last heartbeat, wall time (`shapenas.search.liveness`)
+BEAT_ATTR = "beat"  # the claimant's last heartbeat, wall time (`shapenas.search.fleet.liveness`)

@@ -1,15 +1,15 @@
 """Verification: the chosen trials and the baseline trained again at a higher budget, each with K seeds, each
 (trial, seed, budget) by exactly one of the processes that run `shapenas verify` on the study.
 
-Each training is a job claimed in the companion study `<study>:shapenas-verify` (`shapenas.search.claims`); its
+Each training is a job claimed in the companion study `<study>:shapenas-verify` (`shapenas.search.fleet.claims`); its
 result (mAP, the proxy settings, the weights in the artifact store) is stored on the claim. A job that has a result
 is never trained again, so a second run trains nothing and a killed run resumes where it stopped (a killed process's
-claim is taken over once its heartbeat goes silent). The per-trial summaries (`shapenas.search.verified`) are
+claim is taken over once its heartbeat goes silent). The per-trial summaries (`shapenas.search.verify.verified`) are
 rebuilt from the claims' results; a process re-reads the results after writing a summary and writes it again if
 another process finished a seed meanwhile, so the last summary written holds every finished seed.
 
 Every trial, the baseline included, trains with the same seeds (`proxy.seed` .. +K-1), so each seed's result pairs
-with the baseline's and the report can test the paired differences (`shapenas.search.paired`).
+with the baseline's and the report can test the paired differences (`shapenas.search.verify.paired`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ import optuna
 
 from shapenas.config import Config, config_from_dict
 from shapenas.errors import UserError
-from shapenas.search import artifacts, pareto, record, verified
-from shapenas.search.claim_attrs import VERIFY_SUFFIX
-from shapenas.search.claims import Claims, Outcome
-from shapenas.search.trial_files import model_yaml_of
+from shapenas.search.fleet.claim_attrs import VERIFY_SUFFIX
+from shapenas.search.fleet.claims import Claims, Outcome
+from shapenas.search.results import artifacts, pareto, record
+from shapenas.search.results.trial_files import model_yaml_of
+from shapenas.search.verify import verified
 
 
 def verify_config(config: Config, epochs: int, overrides: list[str]) -> Config:
@@ -80,7 +81,7 @@ def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int
 
 class Verification:
     """Trains trials x `seeds` at `config.proxy`'s budget, once over all processes: from `parent` (a
-    `shapenas.search.parent.Parent`) when given, the weights kept in the artifact `store` when given."""
+    `shapenas.search.loop.parent.Parent`) when given, the weights kept in the artifact `store` when given."""
 
     def __init__(
         self,

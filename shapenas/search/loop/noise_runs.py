@@ -1,0 +1,66 @@
+"""Measuring the proxy's noise in a study (`search.results.noise` says what the figure means): once over all
+processes, after the parent, the baseline's proxy trained again at seeds `proxy.seed + 1 ..`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+
+from shapenas.search.results.noise import NOISE_ATTR, NOISE_JOB, study_noise
+
+
+def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_seconds: float = 30):
+    """The study's `ProxyNoise`, its runs made first (once over all processes) if missing; None when
+    `proxy.noise_seeds` is 0. Prints the figure."""
+    if config.proxy.noise_seeds == 0:
+        return None
+    if NOISE_ATTR not in study.user_attrs:
+        from shapenas.search.fleet.claims import Claims
+        from shapenas.search.loop.parent import companion_name
+
+        def make() -> dict:
+            runs = train_noise_runs(config, data, folder, parent)
+            study.set_user_attr(NOISE_ATTR, runs)
+            return runs
+
+        def waiting(number: int) -> None:
+            print(f"noise: waiting for another process to measure it (claim {number})", file=sys.stderr, flush=True)
+
+        claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
+        claims.once(NOISE_JOB, make, finished=lambda: study.user_attrs.get(NOISE_ATTR), on_wait=waiting)
+    noise = study_noise(study)
+    if noise is not None:
+        print(noise.describe(), file=sys.stderr, flush=True)
+    return noise
+
+
+def _epoch_line(seed: int, epoch: int, metrics) -> None:
+    print(f"noise: seed {seed} epoch {epoch} mAP50-95 {metrics.map50_95:.4f}", file=sys.stderr, flush=True)
+
+
+def train_noise_runs(config, data: str, folder, parent) -> dict:
+    """The baseline's proxy at seeds `proxy.seed + 1 ..`, as a search trains it: what `proxy_noise` stores."""
+    from shapenas.data.check import class_count
+    from shapenas.devices import resolve_device
+    from shapenas.environment import environment
+    from shapenas.evaluators import EvaluationFailed, Job, ProxyTrainer
+    from shapenas.spaces import SearchSpace
+    from shapenas.ultralytics.build import model_file_stem
+
+    space = SearchSpace(config)
+    model_yaml = {**space.render(space.baseline()), "nc": class_count(data)}
+    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
+    name, runs = model_file_stem(config.base, config.scale), {}
+    for seed in range(config.proxy.seed + 1, config.proxy.seed + 1 + config.proxy.noise_seeds):
+        print(f"noise: training the baseline's proxy with seed {seed}", file=sys.stderr, flush=True)
+        trainer = ProxyTrainer(dataclasses.replace(config.proxy, seed=seed), data, **inherit)
+        say = functools.partial(_epoch_line, seed)
+        try:
+            result = trainer.evaluate(Job(model_yaml, folder / "noise" / f"seed{seed}", name, say))
+        except EvaluationFailed as error:
+            runs[str(seed)] = {"failed": str(error)}
+            continue
+        runs[str(seed)] = {k: getattr(result, k) for k in ("map50_95", "epoch_map50_95", "train_seconds")}
+    device = resolve_device(config.proxy.device)
+    return {"base_seed": config.proxy.seed, "seeds": runs, "environment": environment(device)}
