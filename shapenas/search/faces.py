@@ -11,17 +11,18 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy(package: str, surface: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """`__getattr__` and `__dir__` for `package`, whose public name `n` lives in module `surface[n]` (a name equal to
-    its module's is that module)."""
+def lazy(package: str, surface: dict[str, tuple[str, ...]]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`__getattr__` and `__dir__` for `package`, whose module `m` defines the public names `surface[m]` (a name
+    equal to its module's is that module)."""
+    home = {name: module for module, names in surface.items() for name in names}
 
     def __getattr__(name: str) -> Any:
-        if name not in surface:
+        if name not in home:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module = importlib.import_module(f"{package}.{surface[name]}")
-        return module if name == surface[name] else getattr(module, name)
+        module = importlib.import_module(f"{package}.{home[name]}")
+        return module if name == home[name] else getattr(module, name)
 
     def __dir__() -> list[str]:
-        return sorted(surface)
+        return sorted(home)
 
     return __getattr__, __dir__

@@ -4,20 +4,14 @@ yet, and the local worker pool."""
 
 from shapenas.search.faces import lazy
 
-SURFACE = {
-    "open_storage": "storage",
-    "in_memory_storage": "storage",
-    "default_storage_url": "storage",
-    "existing_study_names": "storage",
-    "RetryingStorage": "retrying",
-    "StorageUnavailable": "outage",
-    "DEFAULT_RETRY_SECONDS": "outage",
-    "Claims": "claims",
-    "fail_left_running": "coordination",
-    "pending_folder": "pending",
-    "upload_pending": "pending",
-    "run_pool": "pool",
-    "worker_pins": "pool",
+SURFACE = {  # module: the public names it defines (a name equal to its module's is the module)
+    "storage": ("open_storage", "in_memory_storage", "default_storage_url", "existing_study_names"),
+    "retrying": ("RetryingStorage",),
+    "outage": ("StorageUnavailable", "DEFAULT_RETRY_SECONDS"),
+    "claims": ("Claims",),
+    "coordination": ("fail_left_running",),
+    "pending": ("pending_folder", "upload_pending"),
+    "pool": ("run_pool", "worker_pins"),
 }
-__all__ = list(SURFACE)
+__all__ = [name for names in SURFACE.values() for name in names]
 __getattr__, __dir__ = lazy(__name__, SURFACE)

@@ -3,24 +3,12 @@ loop (`runner.run_trials`, whose steps are named there; one trial from ask to te
 
 from shapenas.search.faces import lazy
 
-SURFACE = {
-    "run_trials": "runner",
-    "enqueue_presets": "runner",
-    "make_objective": "runner",
-    "latency_evaluator": "runner",
-    "Progress": "runner",
-    "Objective": "objective",
-    "create_or_continue": "study",
-    "load_existing": "study",
-    "make_sampler": "study",
-    "propose": "proposal",
-    "akconv_grids": "proposal",
-    "render": "proposal",
-    "Parent": "parent",
-    "prepare_parent": "parent",
-    "train_parent": "parent",
-    "check_parent_config": "parent",
-    "release_stopped_maker": "parent",
+SURFACE = {  # module: the public names it defines (a name equal to its module's is the module)
+    "runner": ("run_trials", "enqueue_presets", "make_objective", "latency_evaluator", "Progress"),
+    "objective": ("Objective",),
+    "study": ("create_or_continue", "load_existing", "make_sampler"),
+    "proposal": ("propose", "akconv_grids", "render"),
+    "parent": ("Parent", "prepare_parent", "train_parent", "check_parent_config", "release_stopped_maker"),
 }
-__all__ = list(SURFACE)
+__all__ = [name for names in SURFACE.values() for name in names]
 __getattr__, __dir__ = lazy(__name__, SURFACE)

@@ -3,21 +3,14 @@ figure, plots, and each trial's weights and YAML."""
 
 from shapenas.search.faces import lazy
 
-SURFACE = {
-    "record": "record",  # the trial record: what each trial stores, typed
-    "pareto": "pareto",  # the front, its table and its comparison with the baseline
-    "Objectives": "objectives",
-    "ProxyNoise": "noise",
-    "study_noise": "noise",
-    "plot_front": "plots",
-    "plot_hypervolume": "plots",
-    "LOCATION_ATTR": "artifacts",
-    "location_of": "artifacts",
-    "open_artifact_store": "artifacts",
-    "fetch_weights": "trial_files",
-    "has_weights": "trial_files",
-    "model_yaml_of": "trial_files",
-    "read_model_yaml": "trial_files",
+SURFACE = {  # module: the public names it defines (a name equal to its module's is the module)
+    "record": ("record",),  # the trial record: what each trial stores, typed
+    "pareto": ("pareto",),  # the front, its table and its comparison with the baseline
+    "objectives": ("Objectives",),
+    "noise": ("ProxyNoise", "study_noise"),
+    "plots": ("plot_front", "plot_hypervolume"),
+    "artifacts": ("LOCATION_ATTR", "location_of", "open_artifact_store"),
+    "trial_files": ("fetch_weights", "has_weights", "model_yaml_of", "read_model_yaml"),
 }
-__all__ = list(SURFACE)
+__all__ = [name for names in SURFACE.values() for name in names]
 __getattr__, __dir__ = lazy(__name__, SURFACE)

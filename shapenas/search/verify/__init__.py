@@ -3,15 +3,11 @@ every process through claims), the paired test, the verdicts and their report an
 
 from shapenas.search.faces import lazy
 
-SURFACE = {
-    "Verification": "jobs",
-    "choose": "jobs",
-    "verify_config": "jobs",
-    "report": "report",
-    "pick_budget": "report",
-    "rows": "report",
-    "plot_verified": "plot",
-    "MIN_PAIRS": "paired",
+SURFACE = {  # module: the public names it defines (a name equal to its module's is the module)
+    "jobs": ("Verification", "choose", "verify_config"),
+    "report": ("report", "pick_budget", "rows"),
+    "plot": ("plot_verified",),
+    "paired": ("MIN_PAIRS",),
 }
-__all__ = list(SURFACE)
+__all__ = [name for names in SURFACE.values() for name in names]
 __getattr__, __dir__ = lazy(__name__, SURFACE)
