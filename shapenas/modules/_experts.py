@@ -39,16 +39,33 @@ class ExpertConv(nn.Module):
         return self.weight.view(-1, self.c2, self.c1 // self.groups, self.k, self.k)
 
     @torch.no_grad()
-    def _start_experts(
-        self, conv: nn.Conv2d, bn: nn.BatchNorm2d, scale: float, spread: float, generator: torch.Generator | None
+    def init_from_conv(
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d,
+        x: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        spread: float = 0.1,
     ) -> None:
-        """Every kernel `scale * conv.weight` plus zero-sum noise (`spread` of its spread); BatchNorm copied.
-        `ValueError` if the conv does not fit."""
+        """Start computing exactly what ``act(bn(conv(x)))`` computed (same c1, c2, k, s, groups).
+
+        Every kernel is ``W * _start_scale()`` plus zero-sum noise (``spread`` of its spread) and the gates are zeroed
+        (``_zero_gates``): the subclass's arithmetic makes the mix of kernels ``W`` for every input, and the noise lets
+        the kernels, and the gates that tell them apart, separate in training (sparse upcycling's idea for
+        convolutions). BatchNorm is copied. ``ValueError`` if the conv does not fit. No input sample ``x`` is needed.
+        """
         check_replaces_conv(type(self).__name__, self, conv, self.k, self.s, self.groups)
-        base = conv.weight * scale
+        base = conv.weight * self._start_scale()
         count = self.weight.shape[0] // self.c2
         self.weight.copy_((base.unsqueeze(0) + zero_sum_noise(count, base, spread, generator)).reshape_as(self.weight))
         copy_batchnorm(self.bn, bn)
+        self._zero_gates()
+
+    def _start_scale(self) -> float:
+        raise NotImplementedError
+
+    def _zero_gates(self) -> None:
+        raise NotImplementedError
 
     @torch.no_grad()
     def _fold_bn(self) -> None:

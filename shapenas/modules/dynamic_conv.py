@@ -60,24 +60,12 @@ class DynamicConv(ExpertConv):
             nn.init.kaiming_uniform_(self.kernels()[i], a=math.sqrt(5))
         self.routing.reset_parameters()
 
-    @torch.no_grad()
-    def init_from_conv(
-        self,
-        conv: nn.Conv2d,
-        bn: nn.BatchNorm2d,
-        x: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        spread: float = 0.1,
-    ) -> None:
-        """Start computing exactly what ``act(bn(conv(x)))`` computed (same c1, c2, k, s, groups).
+    def _start_scale(self) -> float:
+        """``2/E``: with the routing zeroed every gate is ``sigmoid(0) = 0.5``, so ``sum_e 0.5 * W_e`` is ``W``."""
+        return 2.0 / self.num_experts
 
-        Every expert is ``2/E * W`` plus zero-sum noise (``spread`` of the expert's spread), and the routing Linear
-        is zeroed, so every gate is ``sigmoid(0) = 0.5`` and the mixed kernel ``sum_e 0.5 * W_e`` is ``W`` for every
-        input. The noise lets the experts, and the routing that tells them apart, separate during training
-        (sparse upcycling's idea for convolutions). BatchNorm is copied. ``ValueError`` if the conv does not fit.
-        No input sample ``x`` is needed.
-        """
-        self._start_experts(conv, bn, 2.0 / self.num_experts, spread, generator)
+    @torch.no_grad()
+    def _zero_gates(self) -> None:
         nn.init.zeros_(self.routing.weight)
         nn.init.zeros_(self.routing.bias)
 

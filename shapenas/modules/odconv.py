@@ -86,25 +86,14 @@ class ODConv(ExpertConv):
     def _heads(self) -> list[nn.Conv2d]:
         return [m for m in (self.channel_fc, self.filter_fc, self.spatial_fc, self.kernel_fc) if m is not None]
 
-    @torch.no_grad()
-    def init_from_conv(
-        self,
-        conv: nn.Conv2d,
-        bn: nn.BatchNorm2d,
-        x: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        spread: float = 0.1,
-    ) -> None:
-        """Start computing exactly what ``act(bn(conv(x)))`` computed (same c1, c2, k, s, groups).
+    def _start_scale(self) -> float:
+        """2 per sigmoid attention present (channel always; filter unless depthwise; spatial unless k = 1): with the
+        heads zeroed each sigmoid attention is ``sigmoid(0) = 0.5`` and the kernel attention ``1/K`` at any
+        temperature, so the attended mean of the kernels is ``W``."""
+        return 2.0 ** (1 + (self.filter_fc is not None) + (self.spatial_fc is not None))
 
-        The four heads' weights and biases are zeroed: the channel, filter and spatial attentions are then
-        ``sigmoid(0) = 0.5`` and the kernel attention ``1/K``, at any temperature. Every candidate kernel is ``W``
-        times 2 per sigmoid attention present (channel always; filter unless depthwise; spatial unless k = 1), plus
-        zero-sum noise (``spread`` of the kernel's spread), so their mean, scaled by the attentions, is ``W``.
-        BatchNorm is copied. ``ValueError`` if the conv does not fit. No input sample ``x`` is needed.
-        """
-        attentions = 1 + (self.filter_fc is not None) + (self.spatial_fc is not None)
-        self._start_experts(conv, bn, 2.0**attentions, spread, generator)
+    @torch.no_grad()
+    def _zero_gates(self) -> None:
         for head in self._heads():
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
