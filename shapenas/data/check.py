@@ -43,33 +43,6 @@ def _checked_yaml(data_yaml: str, file_version: tuple[int, int] | None) -> dict:
         raise UserError(f"data: {data_yaml!r}: {first_line(error)}") from None
 
 
-def _listed_images(list_file: Path) -> list[Path]:
-    """An Ultralytics image list: one path per line, `./x` relative to the list's folder."""
-    lines = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
-    return [list_file.parent / line[2:] if line.startswith("./") else Path(line) for line in lines]
-
-
-def image_files(split: str, source: str | list) -> list[Path]:
-    """The image files of one split as Ultralytics finds them: folders searched recursively, `.txt` lists read."""
-    from shapenas.ultralytics.data import image_suffixes
-
-    suffixes = image_suffixes()
-    files: list[Path] = []
-    for entry in source if isinstance(source, list) else [source]:
-        path = Path(entry)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in suffixes)
-        elif path.is_file() and path.suffix == ".txt":
-            files += _listed_images(path)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UserError(f"data: {split} images {str(path)!r} do not exist")
-    if not files:
-        raise UserError(f"data: {split} {source!r} holds no images")
-    return files
-
-
 def image_problem(path: Path) -> str | None:
     """Why Ultralytics would skip this image (missing, unreadable, corrupt, too small), or None."""
     from PIL import UnidentifiedImageError
@@ -106,6 +79,8 @@ def class_count(data_yaml: str) -> int:
 
 def check_dataset(data_yaml: str) -> None:
     """`UserError` naming the first problem: the YAML, a split's folder, or the first bad image."""
+    from shapenas.ultralytics.data import image_files
+
     info = _load_yaml(data_yaml)
     files = [path for split in ("train", "val") for path in image_files(split, info[split])]
     stamp = _stamp(files)

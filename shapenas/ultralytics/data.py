@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from shapenas.errors import UserError
+
 HEIF_SUFFIXES = (".heic", ".heif")
 
 
@@ -64,3 +66,28 @@ def open_image(path: Path) -> Any:
     from ultralytics.utils import patches
 
     return getattr(patches, "_image_open", Image.open)(path)
+
+
+def _listed_images(list_file: Path) -> list[Path]:
+    """An Ultralytics image list: one path per line, `./x` relative to the list's folder."""
+    lines = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+    return [list_file.parent / line[2:] if line.startswith("./") else Path(line) for line in lines]
+
+
+def image_files(split: str, source: str | list) -> list[Path]:
+    """The image files of one split as Ultralytics finds them: folders searched recursively, `.txt` lists read."""
+    suffixes = image_suffixes()
+    files: list[Path] = []
+    for entry in source if isinstance(source, list) else [source]:
+        path = Path(entry)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in suffixes)
+        elif path.is_file() and path.suffix == ".txt":
+            files += _listed_images(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"data: {split} images {str(path)!r} do not exist")
+    if not files:
+        raise UserError(f"data: {split} {source!r} holds no images")
+    return files

@@ -12,8 +12,7 @@ def probe_batch(data_yaml: str, imgsz: int, count: int = 4) -> torch.Tensor:
     import cv2
     from ultralytics.data.augment import LetterBox
 
-    from shapenas.data.check import image_files
-    from shapenas.ultralytics.data import load_dataset_yaml
+    from shapenas.ultralytics.data import image_files, load_dataset_yaml
 
     info = load_dataset_yaml(data_yaml)  # the search checked the dataset before any trial
     files = sorted(image_files("val", info["val"]))[:count]

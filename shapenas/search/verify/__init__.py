@@ -5,7 +5,7 @@ from shapenas.search.faces import lazy
 
 SURFACE = {  # module: the public names it defines (a name equal to its module's is the module)
     "jobs": ("Verification", "choose", "verify_config"),
-    "report": ("report", "pick_budget", "rows"),
+    "reporting": ("report", "pick_budget", "rows"),
     "plot": ("plot_verified",),
     "paired": ("MIN_PAIRS",),
 }

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only: no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
-from shapenas.search.verify.report import Row, verified_front  # noqa: E402
+from shapenas.search.verify.reporting import Row, verified_front  # noqa: E402
 from shapenas.text import count  # noqa: E402
 
 
