@@ -5,8 +5,8 @@ A reader following a config to its first trial reads these modules; issue 19 ask
 hook on a real `one_search` (in-memory storage, tiny synthetic data, one trial): every call into a `shapenas` module
 is noted until the objective is entered, then the hook turns itself off and the trial runs as usual.
 
-    python bench/call_path.py                      # the quickstart config from scratch, noise runs off
-    python bench/call_path.py --set proxy.noise_seeds=2
+    python bench/call_path.py                      # the quickstart config from scratch, its noise runs included
+    python bench/call_path.py --set proxy.noise_seeds=0   # without them
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="call_path_"))
     data = write_synthetic_dataset(folder / "data", n_train=16, n_val=8, imgsz=64)
-    overrides = ["proxy.init=scratch", "proxy.noise_seeds=0", "search.trials=1", f"data={data}", *args.set]
+    overrides = ["proxy.init=scratch", "proxy.epochs=1", "search.trials=1", f"data={data}", *args.set]
     config = load_config(args.config, overrides)
     import_everything()
     path = CallPath()
