@@ -3,7 +3,7 @@
 
 A reader following a config to its first trial reads these modules; issue 19 asked for fewer. Counted with a profile
 hook on a real `one_search` (in-memory storage, tiny synthetic data, one trial): every call into a `shapenas` module
-is noted until the objective is entered, then the hook turns itself off and the trial runs as usual.
+is noted until the objective is entered; there the path is complete and the search is stopped.
 
     python bench/call_path.py                      # the quickstart config from scratch, its noise runs included
     python bench/call_path.py --set proxy.noise_seeds=0   # without them
