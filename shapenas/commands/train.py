@@ -18,6 +18,7 @@ from shapenas.errors import UserError
 
 SET_BY_COMMAND = {"model": "give the model as MODEL or --study/--trial", "mode": "this command trains", "task": ""}
 PROBE_STRIDE = 32  # probe images are letterboxed to a multiple of the largest stride
+DEPLOY_IMGSZ = 640  # GFLOPs at the size `export` and the search report them
 
 
 def _split_words(words: list[str]) -> tuple[str | None, list[str]]:
@@ -156,7 +157,7 @@ def _train(path: Path, parent, train_args: dict, label: str) -> int:
     from shapenas.ultralytics.callbacks import add_temperature_schedule
     from shapenas.ultralytics.inherit import detection_model
     from shapenas.ultralytics.logs import show_ultralytics_output
-    from shapenas.ultralytics.train_output import describe, quiet_trainer, without_stock_summaries
+    from shapenas.ultralytics.train_output import quiet_trainer, without_stock_summaries
 
     model = yolo_model(path)
     if parent is not None:
@@ -178,3 +179,19 @@ def _train(path: Path, parent, train_args: dict, label: str) -> int:
     best = trainers.best_weights(trainers.last_trainer(model))
     print(f"trained {label}: weights {best} (reload after `import shapenas`)")
     return 0
+
+
+def describe(yolo, label: str) -> str:
+    """Each layer as built (our modules by name, their real parameter counts), then params and GFLOPs@640."""
+    from shapenas.cost import yaml_cost
+    from shapenas.ultralytics.inherit import detection_model
+
+    model = detection_model(yolo)
+    rows = model.yaml["backbone"] + model.yaml["head"]  # the YAML's own arguments (unscaled channels)
+    lines = [f"{'layer':>5}  {'from':>12}  {'params':>10}  {'module':<16}  YAML arguments"]
+    for layer, row in zip(model.model, rows, strict=True):
+        params, name = sum(p.numel() for p in layer.parameters()), type(layer).__name__
+        lines.append(f"{layer.i:>5}  {str(layer.f):>12}  {params:>10,}  {name:<16}  {row[3]}")
+    cost = yaml_cost(model.yaml, DEPLOY_IMGSZ)
+    summary = f"{label}: {len(model.model)} layers, {cost.params:,} parameters, {cost.gflops:.3f} GFLOPs@{DEPLOY_IMGSZ}"
+    return "\n".join([*lines, summary + " (shapenas' count, as export reports it)"])

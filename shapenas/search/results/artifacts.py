@@ -19,9 +19,9 @@ from optuna.artifacts import Boto3ArtifactStore, FileSystemArtifactStore, downlo
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from shapenas.errors import UserError
-from shapenas.search.fleet.storage import DEFAULT_RUN_ROOT
+from shapenas.files import RUN_ROOT
 
-DEFAULT_LOCATION = str(DEFAULT_RUN_ROOT / "artifacts")
+DEFAULT_LOCATION = str(RUN_ROOT / "artifacts")
 LOCATION_ATTR = "shapenas_artifacts"  # study user attr: where the creating process kept the study's files
 
 
