@@ -11,7 +11,7 @@ from shapenas.config_schema import ProxyConfig
 from shapenas.search.results import pareto, plots
 from shapenas.search.results.record import trained
 from shapenas.search.verify import plot as verify_plot
-from shapenas.search.verify import report as verify_report
+from shapenas.search.verify import reporting as verify_report
 from shapenas.search.verify import verified
 from tests.helpers import GFLOPS_AT_64
 from tests.test_verified import SETTINGS, seeds

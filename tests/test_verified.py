@@ -14,7 +14,7 @@ from optuna.study import StudyDirection
 
 from shapenas.config_schema import ProxyConfig
 from shapenas.search.results import pareto
-from shapenas.search.verify import report as verify_report
+from shapenas.search.verify import reporting as verify_report
 from shapenas.search.verify import verified
 
 SETTINGS = {"epochs": 12, "imgsz": 128, "batch": 16, "init": "parent"}
