@@ -20,7 +20,6 @@ SURFACE = {
     "prepare_parent": "parent",
     "train_parent": "parent",
     "check_parent_config": "parent",
-    "release_stopped_maker": "parent",
 }
 __all__ = list(SURFACE)
 __getattr__, __dir__ = lazy(__name__, SURFACE)
