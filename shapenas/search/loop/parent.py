@@ -7,8 +7,8 @@ Either way the checkpoint goes into the study's artifact store and the study rec
 
 Made once: the processes that need the parent claim the job `parent` in a small companion study
 (`<study>:shapenas-parent`, see `shapenas.search.fleet.claims`): one makes it, the others wait for the study's `parent`
-attribute, and a maker that dies (its claim's heartbeat goes silent) is taken over by the next waiting process, on
-every storage. `shapenas resume` on a journal storage also fails at once what a stopped process left running.
+attribute, and a maker that dies (its claim's lease goes silent, `shapenas.search.fleet.lease`) is taken over by the
+next waiting process, on every storage.
 """
 
 from __future__ import annotations
