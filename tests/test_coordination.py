@@ -160,3 +160,16 @@ def test_a_dead_earlier_twin_is_failed_by_the_waiting_trial(tmp_path):
     thread.join(30)
     assert not thread.is_alive()
     assert study.trials[dead.number].state == TrialState.FAIL
+
+
+def test_resume_says_which_trials_it_will_judge_before_failing_any(storage, capsys):
+    study = optuna.create_study(storage=storage)
+    coordination.note_running(study, storage)
+    study.ask(), study.ask()
+    coordination.note_running(study, storage)
+    grace = 2 * storage.heartbeat_seconds
+    assert capsys.readouterr().out.splitlines() == [
+        f"trials still running: 0, 1; those whose process stopped are failed, and their candidates queued again, "
+        f"once silent for {grace:g} s (2 heartbeats)"
+    ]
+    assert [t.state for t in study.trials] == [TrialState.RUNNING] * 2

@@ -172,6 +172,6 @@ def note_running(study: optuna.Study, storage: RetryingStorage) -> None:
     if running:
         grace = GRACE_BEATS * storage.heartbeat_seconds
         print(
-            f"trials running: {', '.join(running)}; one whose process stopped is failed and its candidate queued "
-            f"again once silent for {grace:g} s"
+            f"trials still running: {', '.join(running)}; those whose process stopped are failed, and their "
+            f"candidates queued again, once silent for {grace:g} s ({GRACE_BEATS} heartbeats)"
         )
