@@ -6,9 +6,8 @@ storage, so they reach every machine the study reaches. To claim a job a process
 claim), names the job on it (user attribute `job`) and holds it with a lease (`search.fleet.lease`). The claims
 queue by number as every lease holder does (`lease.Running`): a claim waits while a live claim numbered before it
 names the same job or has not named one yet (it is about to); a claim found dead is failed, which lets the next one
-through. The first claim through
-does the work, stores the result on itself (user attribute `result`) and completes with value 1; the others find
-the result and complete with value 0.
+through. The first claim through does the work, stores the result on itself (user attribute `result`) and completes
+with value 1; the others find the result and complete with value 0.
 
 Every read and write goes through the storage it is given; a retrying storage (`search.fleet.retrying`) waits out
 an outage, and no claim is judged dead during or just after one (`shapenas.search.fleet.lease`).
