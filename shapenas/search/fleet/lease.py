@@ -119,9 +119,11 @@ class Watch:
 
     @classmethod
     def on(cls, storage: RetryingStorage, seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
-        """A watch for the trials on `storage`, at its lease period unless `seconds`, aware of its outages."""
-        seconds = storage.heartbeat_seconds if seconds is None else seconds
-        return cls(seconds, clock, calm_for=storage.outage.calm_for)
+        """A watch for the trials on `storage`, at its lease period unless `seconds`, aware of its outages. A plain
+        Optuna storage (a test's in-memory study) has neither: the default period, and no outage to wait for."""
+        seconds = getattr(storage, "heartbeat_seconds", HEARTBEAT_SECONDS) if seconds is None else seconds
+        outage = getattr(storage, "outage", None)
+        return cls(seconds, clock, calm_for=None if outage is None else outage.calm_for)
 
     def is_dead(self, trial: optuna.trial.FrozenTrial) -> bool:
         beat, now = trial.system_attrs.get(BEAT_ATTR), self.clock()
