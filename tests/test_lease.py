@@ -195,3 +195,9 @@ def test_a_sigkilled_journal_workers_trial_is_failed_and_queued_once_by_another_
     assert coordination.fail_dead(study, storage, killed) is False  # a second process that found it dead too
     queued = [t for t in study.trials if t.state == TrialState.WAITING]
     assert len(queued) == 1 and study.ask(X).params == killed.params  # queued once, the same candidate
+
+
+def test_a_watch_on_a_plain_optuna_storage_takes_the_default_period_and_no_outage():
+    watch = Watch.on(optuna.storages.InMemoryStorage())
+    assert watch.grace == 2 * 30
+    assert Watch.on(in_memory_storage(), seconds=0.5).grace == 1.0
