@@ -70,7 +70,7 @@ def quiet_libraries(verbose: bool) -> None:
     ours.setLevel(logging.INFO if verbose else logging.WARNING)
     if verbose and not ours.handlers:
         ours.addHandler(logging.StreamHandler(sys.stderr))
-    if not verbose:  # heartbeat, metric names and retry callbacks are marked experimental; we pin Optuna 5.x
+    if not verbose:  # e.g. metric names are marked experimental; we pin Optuna 5.x
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 

@@ -1,5 +1,5 @@
 """Claims (shapenas.search.fleet.claims): each job is done by exactly one of several real processes on one storage, the
-others get its result; a claimant killed with SIGKILL is found dead by its silent heartbeat and its job taken over;
+others get its result; a claimant killed with SIGKILL is found dead by its silent lease and its job taken over;
 a job whose work raised is done by the next claimant."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ import subprocess
 import sys
 import textwrap
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
 from shapenas.search.fleet.claims import JOB_ATTR, Claims
-from shapenas.search.fleet.liveness import BEAT_ATTR, DeathWatch
+from shapenas.search.fleet.lease import BEAT_ATTR
 from shapenas.search.fleet.storage import open_storage
 from tests.worker_helpers import wait_for
 
@@ -92,8 +91,8 @@ def test_a_killed_claimants_job_is_taken_over(tmp_path, url):
     outcome = claims.once("a", lambda: "mine", on_wait=waited.append)
     assert outcome.worked and outcome.result == "mine"
     first, second = claims.study.trials
-    assert waited == [first.number]  # it waited for the dead claim until its heartbeat went silent
-    assert first.state == TrialState.FAIL and BEAT_ATTR in first.user_attrs
+    assert waited == [first.number]  # it waited for the dead claim until its lease went silent
+    assert first.state == TrialState.FAIL and BEAT_ATTR in first.system_attrs and BEAT_ATTR not in first.user_attrs
     assert second.state == TrialState.COMPLETE and second.value == 1.0
 
 
@@ -113,60 +112,3 @@ def test_work_that_raises_fails_the_claim_and_the_next_claimant_works(tmp_path, 
         ("a", TrialState.COMPLETE, 1.0),
         ("b", TrialState.COMPLETE, 1.0),
     ]  # a job already done takes no claim at all
-
-
-def test_a_claim_is_dead_only_after_its_beat_stays_the_same_for_two_heartbeats():
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study()
-    trial = study.ask()
-    now = [0.0]
-    watch = DeathWatch(seconds=10, clock=lambda: now[0])
-
-    def dead_at(time, beat=None):
-        now[0] = time
-        if beat is not None:
-            trial.set_user_attr(BEAT_ATTR, beat)
-        return watch.is_dead(study.trials[0])
-
-    assert [dead_at(0), dead_at(15), dead_at(20.5)] == [False, False, True]  # never beat: dead after 20 s
-    assert [dead_at(21, beat=1.0), dead_at(40), dead_at(41.5)] == [False, False, True]
-    assert [dead_at(42, beat=2.0), dead_at(61, beat=3.0), dead_at(80)] == [False, False, False]
-
-
-def test_no_claim_is_judged_dead_during_or_just_after_a_storage_outage(tmp_path):
-    """While the storage is away no claimant can beat: silence then, and for a grace period and a beat after it came
-    back, is not death (the rule the search trials' heartbeat follows too)."""
-    study = optuna.create_study()
-    study.ask()
-    now, down, back = [0.0], [False], [None]
-
-    def calm_for(seconds):
-        return not down[0] and (back[0] is None or now[0] - back[0] >= seconds)
-
-    watch = DeathWatch(seconds=10, clock=lambda: now[0], calm_for=calm_for)
-
-    def dead_at(time):
-        now[0] = time
-        return watch.is_dead(study.trials[0])
-
-    assert dead_at(0) is False
-    down[0] = True  # from 10 s
-    assert dead_at(21) is False  # silent for more than 2 beats, but during the outage
-    down[0], back[0] = False, 25.0
-    assert dead_at(40) is False  # back for 15 s: less than 2 beats and one more
-    assert [dead_at(56), dead_at(60.5)] == [False, True]  # calm from 55 s; silent 20 s counted from 40 s
-
-    # The watch of a retrying storage asks its outage.
-    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
-    on_storage = optuna.create_study(storage=storage, study_name="s")
-    on_storage.ask()
-    clock = [0.0]
-    watch = DeathWatch.on(storage, seconds=10, clock=lambda: clock[0])
-    storage.outage.lost(ConnectionError("gone"))
-    judged = []
-    for clock[0] in (0.0, 100.0):
-        judged.append(watch.is_dead(on_storage.trials[0]))
-    storage.outage.found()
-    clock[0] = 200.0
-    judged.append(watch.is_dead(on_storage.trials[0]))  # back less than 30 s ago in real time
-    assert judged == [False, False, False]

@@ -1,12 +1,12 @@
 """Workers through a real PostgreSQL outage: the throwaway server of tests/postgres_server.py is stopped (as for a
 restart: sessions cut, connections refused) in the middle of a trial, then started again. Real `shapenas worker`
-subprocesses, real (tiny) training, short heartbeats (1 s, so the grace period is 2 s) and short retry windows.
+subprocesses, real (tiny) training, short leases (1 s beats, so the grace period is 2 s) and short retry windows.
 
 - One worker, a 10 s outage mid-trial: it goes on training, waits, writes; the budget is reached, exit code 0.
 - An outage longer than the retry window: exit code 75 with one line, the trial's result in a pending file, and a
   later worker that writes it: into the trial itself, or, when another process failed that trial meanwhile, into
   the retry of its candidate, which then reuses the result instead of training again.
-- Two workers and an outage longer than the heartbeat grace: neither fails the other's trial, each result is kept
+- Two workers and an outage longer than the lease's grace: neither fails the other's trial, each result is kept
   once, and no candidate is trained twice.
 """
 
@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 
 import optuna
 import pytest
-from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
+from shapenas.search.fleet.coordination import search_trials
 from shapenas.search.fleet.storage import open_storage
-from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, start_worker, wait_for, write_tiny_config
+from tests.worker_helpers import (
+    RESULT_ATTRS,
+    cli,
+    kill_all,
+    load,
+    retries_of,
+    start_worker,
+    wait_for,
+    write_tiny_config,
+)
 
 pytestmark = pytest.mark.slow
 OUTAGE_SECONDS = 10
@@ -141,11 +149,10 @@ def test_past_the_retry_window_the_result_waits_in_a_file_for_the_next_worker(ru
 
 
 def _fail_stale(url, study_name):
-    """What any other process does on its next look: fail the trials whose heartbeat is stale, queue them again."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        heartbeat_storage = open_storage(url, heartbeat_seconds=1, create=False).inner
-        fail_stale_trials(optuna.load_study(study_name=study_name, storage=heartbeat_storage))
+    """What any other process does as it looks: fail the trials whose lease went silent, queue them again."""
+    storage = open_storage(url, heartbeat_seconds=1, create=False)
+    running = search_trials(optuna.load_study(study_name=study_name, storage=storage), storage, poll_seconds=0.2)
+    assert wait_for(lambda: not running.alive(), timeout=60)
 
 
 def test_a_result_whose_trial_was_failed_meanwhile_goes_to_the_retry(running, tmp_path, tiny_data):
@@ -153,7 +160,7 @@ def test_a_result_whose_trial_was_failed_meanwhile_goes_to_the_retry(running, tm
     _fail_stale(running.url, "orphan")
     study = load(running.url, "orphan")
     assert study.trials[number].state == TrialState.FAIL
-    retry = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number]
+    retry = retries_of(study, number)
     assert len(retry) == 1 and retry[0].state == TrialState.WAITING
 
     later = start_worker(running.url, "orphan", tmp_path, "--heartbeat", 1, log_name="later")
@@ -173,14 +180,14 @@ def test_a_result_whose_trial_was_failed_meanwhile_goes_to_the_retry(running, tm
     _assert_finished_cleanly(study, 1, failed_elsewhere=[number])
 
 
-def test_two_workers_ride_through_an_outage_longer_than_the_heartbeat_grace(running, tmp_path, tiny_data):
+def test_two_workers_ride_through_an_outage_longer_than_the_lease_grace(running, tmp_path, tiny_data):
     url = running.url
     _create(url, "pair", tmp_path, tiny_data, trials=2, epochs=16)
     workers = [start_worker(url, "pair", tmp_path, "--heartbeat", 1, log_name=f"w{i}") for i in range(2)]
     try:
         assert wait_for(lambda: _training(url, "pair", tmp_path, running=2), 300), _log(tmp_path, "w0")[-3000:]
         running.pause()
-        time.sleep(OUTAGE_SECONDS)  # 5x the grace period: every heartbeat looks stale when the server is back
+        time.sleep(OUTAGE_SECONDS)  # 5x the grace period: every lease looks silent when the server is back
         running.resume()
         codes = [worker.wait(timeout=600) for worker in workers]
     finally:

@@ -4,7 +4,7 @@ both).
 
 - Three workers share one budget: exactly that many finished trials, no candidate trained twice at the same time,
   every trial's attributes stored.
-- A worker killed with SIGKILL while it trains a trial: its trial is failed by the heartbeat and retried by another
+- A worker killed with SIGKILL while it trains a trial: its trial is failed by the lease and retried by another
   worker; finished trials are untouched.
 """
 
@@ -16,13 +16,21 @@ import time
 from collections import defaultdict
 
 import pytest
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from shapenas.config import load_config
 from shapenas.spaces import SearchSpace
 from shapenas.spaces.candidate import Candidate, Choice
-from tests.worker_helpers import RESULT_ATTRS, cli, kill_all, load, snapshot, start_worker, write_tiny_config
+from tests.worker_helpers import (
+    RESULT_ATTRS,
+    cli,
+    kill_all,
+    load,
+    retries_of,
+    snapshot,
+    start_worker,
+    write_tiny_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -147,6 +155,6 @@ def test_sigkilled_worker_trial_is_retried_by_another_worker(postgres_url, tmp_p
     assert {n: after[n] for n in before} == before  # nothing finished was lost or changed
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert study.trials[killed[0].number].state == TrialState.FAIL
-    retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed[0].number]
+    retries = retries_of(study, killed[0].number)
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == killed[0].params

@@ -63,6 +63,12 @@ def start_worker(storage: str, study: str, cwd, *extra, log_name: str = "worker"
     return subprocess.Popen(args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def retries_of(study, number: int) -> list:
+    """The later trials that retry trial `number`'s candidate: queued with its params (`coordination.queue_again`)."""
+    params = study.trials[number].params
+    return [t for t in study.trials if t.number > number and t.system_attrs.get("fixed_params", t.params) == params]
+
+
 def wait_for(predicate, timeout: float, poll: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

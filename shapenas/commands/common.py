@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from shapenas.errors import UserError
 from shapenas.files import RUN_ROOT
-from shapenas.search.fleet import DEFAULT_RETRY_SECONDS
+from shapenas.search.fleet import DEFAULT_RETRY_SECONDS, GRACE_BEATS, HEARTBEAT_SECONDS
 
 if TYPE_CHECKING:
     from shapenas.config import Config
@@ -32,9 +32,9 @@ def add_heartbeat_argument(parser: argparse.ArgumentParser) -> None:
         "--heartbeat",
         metavar="S",
         type=int,
-        default=30,
-        help="seconds between a running trial's heartbeats; after 2x without one the trial is failed "
-        "and retried (RDB storages)",
+        default=HEARTBEAT_SECONDS,
+        help="seconds between the heartbeats of a running trial (or parent, verify job); silent for "
+        f"{GRACE_BEATS}x that, it is failed and retried by another process (default {HEARTBEAT_SECONDS})",
     )
 
 
@@ -115,7 +115,7 @@ def prepared_parent(study, storage, config: Config, data: str, args: argparse.Na
     from shapenas.search.loop import prepare_parent
 
     return prepare_parent(
-        study, storage, config, data, run_dir(study.study_name), args.artifacts, getattr(args, "heartbeat", 30)
+        study, storage, config, data, run_dir(study.study_name), args.artifacts, getattr(args, "heartbeat", None)
     )
 
 

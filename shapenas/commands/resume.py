@@ -34,17 +34,13 @@ class ResumeCommand(Command):
         add_storage_retry_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search.fleet import fail_left_running
-        from shapenas.search.loop import release_stopped_maker, run_trials
+        from shapenas.search.fleet import note_running
+        from shapenas.search.loop import run_trials
 
         study, config, storage = open_study_and_storage(args)
         data = checked_data(config)
         upload_pending(study, storage)  # first: their trials are still RUNNING, and would be taken for dead below
-        # With a heartbeat (RDB storages) the runner fails a dead process's trial once it is stale, and Optuna queues
-        # a retry of its params; a journal file has none, so a trial still RUNNING there is taken as dead.
-        for number in fail_left_running(study, storage):
-            print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
-        release_stopped_maker(storage, study.study_name)
+        note_running(study, storage)  # a dead process's trial (or parent maker) is failed once its lease runs out
         total = args.trials if args.trials is not None else config.search.trials
         parent = prepared_parent(study, storage, config, data, args)
         run_trials(

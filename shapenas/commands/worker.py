@@ -2,7 +2,7 @@
 
 Start as many as you like, on as many machines as can reach the storage (PostgreSQL, or a journal file on a shared
 filesystem). They share the budget exactly and never train one candidate twice at the same time (see
-`shapenas.search.fleet.coordination`); a worker that dies has its trial failed by the heartbeat and retried by another.
+`shapenas.search.fleet.coordination`); a dead worker's trial is failed by another once its lease is silent, and retried.
 A storage that stops answering is waited for (`--storage-retry`) while training goes on; past that, the worker saves
 what it finished locally and exits 75 (`shapenas.search.fleet.pending`).
 """

@@ -8,8 +8,9 @@ SURFACE = {  # module: the public names it defines (a name equal to its module's
     "storage": ("open_storage", "in_memory_storage", "default_storage_url", "existing_study_names"),
     "retrying": ("RetryingStorage",),
     "outage": ("StorageUnavailable", "DEFAULT_RETRY_SECONDS"),
+    "lease": ("HEARTBEAT_SECONDS", "GRACE_BEATS"),
     "claims": ("Claims",),
-    "coordination": ("fail_left_running",),
+    "coordination": ("note_running",),
     "pending": ("pending_folder", "upload_pending"),
     "pool": ("run_pool", "worker_pins"),
 }

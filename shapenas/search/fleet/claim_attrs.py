@@ -14,4 +14,3 @@ PARENT_OF_ATTR = "shapenas_parent_of"  # study attribute of the parent's compani
 # user attributes of a claim (a trial of a companion study)
 JOB_ATTR = "job"  # the job it claims
 RESULT_ATTR = "result"  # the job's result, stored by the claimant that did the work
-BEAT_ATTR = "beat"  # the claimant's last heartbeat, wall time (`shapenas.search.fleet.liveness`)

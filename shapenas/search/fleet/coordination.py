@@ -13,31 +13,32 @@ shared storage; there is no coordinator to crash:
   as tickets); afterwards it reuses a trained twin's result or, when the twin failed, trains. Trials only ever wait
   for earlier numbers, so no two wait for each other.
 
-Trials whose heartbeat went stale (their process died) are failed, which queues them again: by a process waiting for
-room, and by the heartbeat thread of every process running a trial (`shapenas.search.fleet.heartbeat`). Journal storages
-have no heartbeat: a dead process's trial stays running until `shapenas resume` fails it.
+A trial whose process died is failed by the first process whose lease watch (`shapenas.search.fleet.lease`) finds
+it silent for two beats, which queues its candidate again, once however many processes find it together: by a
+process waiting for room or for a twin, and by the lease thread of every process running a trial. The rule is the
+same on every storage, journal files included, so `resume` fails nothing at once: it waits like any other process.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Callable
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from shapenas.errors import ShapenasError
+from shapenas.search.fleet.lease import GRACE_BEATS, POLL_SECONDS, Lease, Running, Watch
+from shapenas.search.fleet.retrying import RetryingStorage
 from shapenas.search.results import record
 from shapenas.text import count
 
-if TYPE_CHECKING:
-    from shapenas.search.fleet.retrying import RetryingStorage
-
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-POLL_SECONDS = 1.0
+MAX_REQUEUES = 3  # a candidate whose process died more often than this is not queued again: it may kill it
 NOT_RUN = "not run: "  # how the `fail_reason` of a trial failed by `check_budget` starts
-LEFT_RUNNING = "left running by a stopped process"
+LEFT_RUNNING = "left running by a stopped process"  # the `fail_reason` of a trial whose lease ran out
 INTERRUPTED = "interrupted by "  # how the `fail_reason` of a trial stopped by Ctrl-C or SIGTERM starts
 
 
@@ -49,27 +50,23 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def wait_for_room(
-    study: optuna.Study, total: int, poll_seconds: float = POLL_SECONDS, fail_dead: Callable[[], None] | None = None
-) -> None:
-    """Return once `total` trials are finished, or once a new trial could still count towards `total`.
+def wait_for_room(trials: Running, total: int) -> None:
+    """Return once `total` trials of `trials.study` are finished, or once a new trial could still count towards it.
 
-    `fail_dead()` fails the trials of dead processes (their heartbeat is stale), so their places free up.
+    Dead processes' trials are failed on the way (`trials`), so their places free up.
     """
     told = False
     while True:
-        if fail_dead is not None:
-            fail_dead()
-        finished = finished_count(study)
         # Only running trials are elsewhere: a waiting (enqueued) trial is what this process's next ask takes.
-        in_flight = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        in_flight = trials.alive()
+        finished = finished_count(trials.study)
         if finished >= total or finished + len(in_flight) < total:
             return
         if not told:
             numbers = ", ".join(str(t.number) for t in in_flight)
             print(f"waiting: {finished}/{total} finished, trials {numbers} in flight elsewhere", file=sys.stderr)
             told = True
-        time.sleep(poll_seconds)
+        time.sleep(trials.poll_seconds)
 
 
 def check_budget(trial: optuna.Trial, total: int) -> None:
@@ -86,22 +83,14 @@ def is_over_budget(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and str(record.read(trial).fail_reason or "").startswith(NOT_RUN)
 
 
-def _blocking_twins(trial: optuna.Trial, key: str) -> list[optuna.trial.FrozenTrial]:
-    running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [t for t in running if t.number < trial.number and record.read(t).key in (None, key)]
-
-
 def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = POLL_SECONDS) -> None:
-    """Block while a running trial numbered before this one may be training the candidate `key` (see above)."""
-    told = False
-    while blocking := _blocking_twins(trial, key):
-        if not told:
-            print(
-                f"trial {trial.number}: waiting for trial {blocking[0].number} (same or unannounced candidate)",
-                file=sys.stderr,
-            )
-            told = True
-        time.sleep(poll_seconds)  # a dead twin is failed by the heartbeat thread of this very trial
+    """Block while a live trial numbered before this one may be training the candidate `key` (see above)."""
+
+    def tell(number: int) -> None:
+        print(f"trial {trial.number}: waiting for trial {number} (same or unannounced candidate)", file=sys.stderr)
+
+    twins = search_trials(trial.study, trial.storage, poll_seconds)
+    twins.wait_for_earlier(trial.number, lambda other: record.read(other).key in (None, key), on_wait=tell)
 
 
 def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -133,17 +122,56 @@ def queue_interrupted(study: optuna.Study) -> list[int]:
     return queued
 
 
-def fail_left_running(study: optuna.Study, storage: RetryingStorage) -> list[int]:
-    """For storages without a heartbeat (journal files): fail every running trial and queue its candidate again.
+def search_trials(study: optuna.Study, storage: RetryingStorage, poll_seconds: float = POLL_SECONDS) -> Running:
+    """The running trials of `study` (stored in `storage`) under the lease rule: the dead ones are failed and their
+    candidates queued again (`fail_dead`)."""
+    return Running(study, Watch.on(storage), lambda trial: fail_dead(study, storage, trial), poll_seconds)
 
-    Only right when no other process works on the study (`resume` after a crash); returns the failed numbers.
+
+def fail_dead(study: optuna.Study, storage: BaseStorage, trial: optuna.trial.FrozenTrial) -> bool:
+    """Fail `trial` (its lease ran out) and queue its candidate again; False when another process failed it first.
+
+    Only the process whose FAIL got through queues, so the candidate is queued once however many found it dead.
     """
-    if storage.heartbeat_seconds is not None:  # the heartbeat tells dead trials from live ones; nothing to guess
-        return []
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        record.write_by_id(storage, storage.trial_id(study.study_name, trial.number), fail_reason=LEFT_RUNNING)
-        study.tell(trial.number, state=TrialState.FAIL)
+    try:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(study.study_name), trial.number
+        )
+        record.write_by_id(storage, trial_id, fail_reason=LEFT_RUNNING)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+    died = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if _died_as(t, trial)]
+    if len(died) <= MAX_REQUEUES:
         queue_again(study, trial)
-        failed.append(trial.number)
-    return failed
+    return True
+
+
+def _died_as(failed: optuna.trial.FrozenTrial, trial: optuna.trial.FrozenTrial) -> bool:
+    return failed.params == trial.params and record.read(failed).fail_reason == LEFT_RUNNING
+
+
+def trial_lease(storage: RetryingStorage, study_name: str, trial_id: int) -> Lease:
+    """The lease of a search trial this process runs: after each beat it also fails the study's dead trials, one try
+    per read and write (on the wrapped storage: the lease thread must not wait out an outage)."""
+    watch, inner = Watch.on(storage), storage.inner
+    running: list[Running] = []  # made in the thread, on its first beat: loading the study reads the storage
+
+    def bury_the_dead() -> None:
+        if not running:
+            study = optuna.load_study(study_name=study_name, storage=inner)
+            running.append(Running(study, watch, lambda trial: fail_dead(study, inner, trial)))
+        running[0].alive()
+
+    return Lease(storage, trial_id, after_beat=bury_the_dead)
+
+
+def note_running(study: optuna.Study, storage: RetryingStorage) -> None:
+    """For `resume`: say that the trials still running are not failed at once, but once their lease runs out."""
+    running = [str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if running:
+        grace = GRACE_BEATS * storage.heartbeat_seconds
+        print(
+            f"trials still running: {', '.join(running)}; those whose process stopped are failed, and their "
+            f"candidates queued again, once silent for {grace:g} s ({GRACE_BEATS} heartbeats)"
+        )

@@ -1,7 +1,7 @@
 """Results that came back after their trial had been failed: kept on the study, for the candidate's retry to reuse.
 
-A worker cut off from the storage for longer than the heartbeat grace period may find, when it is back, that another
-process failed its trial (the heartbeat went stale) and queued the candidate again. A failed trial cannot be written
+A worker cut off from the storage for longer than the lease's grace period may find, when it is back, that another
+process failed its trial (its lease went silent) and queued the candidate again. A failed trial cannot be written
 to, and overwriting another process's FAIL would let the trial count twice. So a finished result goes to a study
 attribute, `orphaned_result:<trial number>` (`record.OrphanedResult`), where the twin reuse
 (`Objective._trained_twin`) finds it: the retried candidate, or any later trial of the same candidate, completes with

@@ -2,7 +2,7 @@
 
 `deliver` writes a trial's end (its state, values and attributes) once the storage answers:
 - the trial is still RUNNING: its attributes are written and it is told its state, as if nothing had happened;
-- another process failed it meanwhile (stale heartbeat, candidate queued again): that FAIL stays; a COMPLETE result
+- another process failed it meanwhile (silent lease, candidate queued again): that FAIL stays; a COMPLETE result
   is kept for the candidate's retry (`orphans`);
 - it is already finished otherwise (an earlier upload): nothing is written twice.
 

@@ -37,15 +37,15 @@ _SETTERS = {"user": "set_trial_user_attr", "system": "set_trial_system_attr"}
 class RetryingStorage(BaseStorage):
     """`inner`, waited for while it is away; give this object (not `inner`) to `optuna.create_study`/`load_study`.
 
-    **Thread safety**: as Optuna requires of a storage. The heartbeat threads share it with the trial's thread; the
+    **Thread safety**: as Optuna requires of a storage. The lease threads share it with the trial's thread; the
     owned trial and its queue are read and changed under one lock, which is also held while the queue is written
     (one try per write), so writes to the owned trial keep their order whichever thread makes them. Every other call
     goes straight to `inner`, which is thread-safe itself.
     """
 
-    def __init__(self, inner: BaseStorage, url: str, heartbeat_seconds: int | None, outage: Outage):
+    def __init__(self, inner: BaseStorage, url: str, heartbeat_seconds: float, outage: Outage):
         self.inner, self.url, self.outage = inner, url, outage
-        self.heartbeat_seconds = heartbeat_seconds  # None: this storage has no heartbeat (journal files, memory)
+        self.heartbeat_seconds = heartbeat_seconds  # the lease period of the trials run on it (`fleet.lease`)
         self._lock = threading.RLock()
         self._owned: int | None = None
         self._queued: list[Write] = []

@@ -1,9 +1,7 @@
 """Optuna storages chosen by URL: SQLite by default (embedded), PostgreSQL/MySQL for many machines, journal files.
 
-RDB storages get a heartbeat (`shapenas.search.fleet.heartbeat`), so a trial whose process died is failed and re-queued
-once its heartbeat is stale (`RetryHeartbeatStaleTrialCallback`); journal files have no heartbeat, so there `resume`
-fails them by hand. Every storage comes wrapped in a `RetryingStorage`, which waits out outages and says how it was
-configured (its URL, and whether and how often it has a heartbeat).
+Every storage comes wrapped in a `RetryingStorage`, which waits out outages and says how it was configured (its URL,
+and how often the leases of the trials run on it beat: `shapenas.search.fleet.lease`, the same on every storage).
 """
 
 from __future__ import annotations
@@ -12,13 +10,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.exc import SQLAlchemyError
 
 from shapenas.errors import UserError, first_line
 from shapenas.files import RUN_ROOT as DEFAULT_RUN_ROOT
 from shapenas.search.fleet.claim_attrs import COMPANION_SUFFIXES
+from shapenas.search.fleet.lease import HEARTBEAT_SECONDS
 from shapenas.search.fleet.outage import DEFAULT_RETRY_SECONDS, Outage
 from shapenas.search.fleet.retrying import RetryingStorage
 
@@ -73,7 +72,10 @@ def _engine_kwargs(url: str) -> dict | None:
 
 
 def open_storage(
-    url: str | None, heartbeat_seconds: int = 30, create: bool = True, retry_seconds: float = DEFAULT_RETRY_SECONDS
+    url: str | None,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    create: bool = True,
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
 ) -> RetryingStorage:
     """The storage `url` names; `UserError` naming the URL when it is malformed or unreachable now.
 
@@ -84,27 +86,21 @@ def open_storage(
         url = default_storage_url()
     outage = Outage(retry_seconds)
     if url.startswith(JOURNAL_PREFIX):
-        return RetryingStorage(_journal(url, create), url, None, outage)
+        return RetryingStorage(_journal(url, create), url, heartbeat_seconds, outage)
     if not url.startswith(RDB_PREFIXES):
         raise UserError(f"--storage {url!r}: expected sqlite:///FILE, postgresql://..., or {JOURNAL_PREFIX}FILE")
     if url.startswith("sqlite:///"):
         _sqlite_folder_exists(url)
     try:
-        inner = RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_seconds,
-            grace_period=2 * heartbeat_seconds,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            engine_kwargs=_engine_kwargs(url),
-        )
+        inner = RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except (SQLAlchemyError, ImportError, RuntimeError) as error:  # bad URL, no server, no driver, old schema
         raise UserError(f"--storage {url!r}: cannot open ({first_line(error)})") from None
     return RetryingStorage(inner, url, heartbeat_seconds, outage)
 
 
 def in_memory_storage(retry_seconds: float = DEFAULT_RETRY_SECONDS) -> RetryingStorage:
-    """A throwaway study storage (benchmarks, tests): no heartbeat, nothing to wait for."""
-    return RetryingStorage(optuna.storages.InMemoryStorage(), "memory", None, Outage(retry_seconds))
+    """A throwaway study storage (benchmarks, tests): one process, nothing to wait for."""
+    return RetryingStorage(optuna.storages.InMemoryStorage(), "memory", HEARTBEAT_SECONDS, Outage(retry_seconds))
 
 
 def existing_study_names(storage) -> list[str]:

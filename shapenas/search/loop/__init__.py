@@ -8,7 +8,7 @@ SURFACE = {  # module: the public names it defines (a name equal to its module's
     "objective": ("Objective",),
     "study": ("create_or_continue", "load_existing", "make_sampler"),
     "proposal": ("propose", "akconv_grids", "render"),
-    "parent": ("Parent", "prepare_parent", "train_parent", "check_parent_config", "release_stopped_maker"),
+    "parent": ("Parent", "prepare_parent", "train_parent", "check_parent_config"),
 }
 __all__ = [name for names in SURFACE.values() for name in names]
 __getattr__, __dir__ = lazy(__name__, SURFACE)

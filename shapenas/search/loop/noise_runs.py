@@ -10,7 +10,7 @@ import sys
 from shapenas.search.results.noise import NOISE_ATTR, NOISE_JOB, study_noise
 
 
-def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_seconds: float = 30):
+def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_seconds: float | None = None):
     """The study's `ProxyNoise`, its runs made first (once over all processes) if missing; None when
     `proxy.noise_seeds` is 0. Prints the figure."""
     if config.proxy.noise_seeds == 0:

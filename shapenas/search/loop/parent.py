@@ -7,8 +7,8 @@ Either way the checkpoint goes into the study's artifact store and the study rec
 
 Made once: the processes that need the parent claim the job `parent` in a small companion study
 (`<study>:shapenas-parent`, see `shapenas.search.fleet.claims`): one makes it, the others wait for the study's `parent`
-attribute, and a maker that dies (its claim's heartbeat goes silent) is taken over by the next waiting process, on
-every storage. `shapenas resume` on a journal storage also fails at once what a stopped process left running.
+attribute, and a maker that dies (its claim's lease goes silent, `shapenas.search.fleet.lease`) is taken over by the
+next waiting process, on every storage.
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def _class_count(data: str) -> int:
     return class_count(data)
 
 
-def _make_once(study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float) -> None:
+def _make_once(
+    study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float | None
+) -> None:
     """Make the parent unless it exists, as the one process that claims the job; the others wait for it."""
 
     def make() -> dict:
@@ -107,7 +109,7 @@ def _make_once(study: optuna.Study, storage, config, data: str, folder: Path, st
 
 
 def ensure_parent(
-    study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float = 30
+    study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float | None = None
 ) -> Path:
     """The study's parent checkpoint on this machine; made first (once over all processes) if the study has none."""
     if PARENT_ATTR not in study.user_attrs:
@@ -143,7 +145,13 @@ def check_parent_config(config, data: str) -> None:
 
 
 def prepare_parent(
-    study: optuna.Study, storage, config, data: str, folder: Path, location: str | None, heartbeat_seconds: float = 30
+    study: optuna.Study,
+    storage,
+    config,
+    data: str,
+    folder: Path,
+    location: str | None,
+    heartbeat_seconds: float | None = None,
 ):
     """The study's `Parent` (made first if needed), or None when candidates train from scratch."""
     if config.proxy.init != "parent":
@@ -158,12 +166,3 @@ def prepare_parent(
     except ValueError as error:
         raise UserError(f"study {study.study_name!r}: its parent {str(path)!r} cannot be read ({error})") from None
     return Parent(model, probe_batch(data, config.proxy.imgsz), study.user_attrs[PARENT_ATTR])
-
-
-def release_stopped_maker(storage, study_name: str) -> None:
-    """For `resume` on a storage without a heartbeat: a parent maker left running by a stopped process is failed."""
-    from shapenas.search.fleet.coordination import fail_left_running
-
-    name = companion_name(study_name)
-    if name in optuna.get_all_study_names(storage):
-        fail_left_running(optuna.load_study(study_name=name, storage=storage), storage)

@@ -27,9 +27,9 @@ from shapenas.search.fleet.coordination import (
     finished_count,
     is_over_budget,
     queue_interrupted,
+    search_trials,
     wait_for_room,
 )
-from shapenas.search.fleet.heartbeat import fail_dead_trials
 from shapenas.search.fleet.pending import pending_folder
 from shapenas.search.fleet.retrying import RetryingStorage
 from shapenas.search.loop.early_stopping import ParetoRankStopper
@@ -186,9 +186,9 @@ def run_trials(
         check_budget(trial, total)
         return objective(trial)
 
-    failures_in_a_row = 0
+    failures_in_a_row, running = 0, search_trials(study, storage)
     while (missing := total - finished_count(study)) > 0 and failures_in_a_row < missing:
-        wait_for_room(study, total, fail_dead=lambda: fail_dead_trials(storage, study.study_name))
+        wait_for_room(running, total)
         if finished_count(study) >= total:
             break
         last = run_trial(study, storage, within_budget, (EvaluationFailed, OverBudget), pending_folder(run_dir))

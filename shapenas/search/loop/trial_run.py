@@ -2,7 +2,7 @@
 
 Optuna's loop tells a trial's result in a `finally` that assumes the storage answers; when it does not, Optuna itself
 fails (`UnboundLocalError: updated_state`), the trial stays RUNNING and its training is lost. Here:
-1. ask; a heartbeat thread keeps the trial alive (`heartbeat`), and writes to it never wait (`RetryingStorage.owning`),
+1. ask; a lease keeps the trial alive (`fleet.lease`), and writes to it never wait (`RetryingStorage.owning`),
    so training goes on through an outage;
 2. the objective's outcome is COMPLETE (its values), PRUNED, or FAIL: an exception in `catch`, or any other, which
    is raised again once the trial is closed (as Optuna does, Ctrl-C included); an interrupted trial (Ctrl-C,
@@ -22,7 +22,7 @@ from typing import Callable, NoReturn
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from shapenas.search.fleet.heartbeat import TrialHeartbeat
+from shapenas.search.fleet.coordination import trial_lease
 from shapenas.search.fleet.outage import StorageUnavailable
 from shapenas.search.fleet.pending import WRITTEN, TrialEnd, deliver, save
 from shapenas.search.fleet.retrying import RetryingStorage
@@ -77,7 +77,7 @@ def run_trial(
         trial_id = storage.trial_id(name, trial.number)
     except StorageUnavailable as error:
         _give_up(_abandoned(name, trial, [], error), pending, error)
-    with TrialHeartbeat(storage, name, trial_id):
+    with trial_lease(storage, name, trial_id):
         with storage.owning(trial_id):
             try:
                 state, values, error = _outcome(objective, trial, catch)
