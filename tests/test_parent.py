@@ -19,6 +19,7 @@ import yaml
 
 from shapenas.config import load_config
 from shapenas.search.fleet.storage import open_storage
+from shapenas.search.loop.context import StudyContext
 from shapenas.search.loop.parent import PARENT_ATTR, companion_name, ensure_parent
 from shapenas.search.loop.study import create_or_continue
 from shapenas.search.results import artifacts
@@ -142,7 +143,8 @@ def _warm_study(tmp_path, tiny_data, **open_args):
 
 def _ensure_parent(study, storage, config, tmp_path, tiny_data, heartbeat_seconds=30):
     store = artifacts.open_artifact_store(str(tmp_path / "artifacts"))
-    return ensure_parent(study, storage, config, str(tiny_data), tmp_path / "run", store, heartbeat_seconds)
+    context = StudyContext(study, storage, config, str(tiny_data), tmp_path / "run", store, None, heartbeat_seconds)
+    return ensure_parent(context)
 
 
 def test_the_parent_is_made_through_the_retrying_storage(tmp_path, tiny_data, capsys):

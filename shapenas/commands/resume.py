@@ -6,16 +6,12 @@ import argparse
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
-    add_artifacts_argument,
-    add_heartbeat_argument,
-    add_storage_retry_argument,
-    add_study_arguments,
-    artifact_store,
+    add_run_arguments,
     checked_data,
     open_study_and_storage,
-    prepared_parent,
     print_front,
-    run_dir,
+    study_context,
+    total_trials,
     upload_pending,
 )
 
@@ -28,10 +24,7 @@ class ResumeCommand(Command):
         parser.add_argument(
             "--trials", type=int, metavar="N", help="finished trials to reach (default: the stored budget)"
         )
-        add_study_arguments(parser)
-        add_heartbeat_argument(parser)
-        add_artifacts_argument(parser)
-        add_storage_retry_argument(parser)
+        add_run_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search.fleet import fail_left_running
@@ -45,10 +38,6 @@ class ResumeCommand(Command):
         for number in fail_left_running(study, storage):
             print(f"trial {number} was left running by a stopped process: failed, its candidate queued again")
         release_stopped_maker(storage, study.study_name)
-        total = args.trials if args.trials is not None else config.search.trials
-        parent = prepared_parent(study, storage, config, data, args)
-        run_trials(
-            study, storage, config, run_dir(study.study_name), total, parent=parent, store=artifact_store(study, args)
-        )
+        run_trials(study_context(args, study, config, storage, data), total_trials(args, config))
         print_front(study, config)
         return 0

@@ -11,7 +11,7 @@ SURFACE = {
     "study_noise": "noise",
     "plot_front": "plots",
     "plot_hypervolume": "plots",
-    "LOCATION_ATTR": "artifacts",
+    "remember_location": "artifacts",
     "location_of": "artifacts",
     "open_artifact_store": "artifacts",
     "fetch_weights": "trial_files",
