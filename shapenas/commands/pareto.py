@@ -82,7 +82,7 @@ class ParetoCommand(Command):
         from shapenas.search.verify import pick_budget, report
 
         budget = pick_budget(study, wanted)
-        print(report(study, budget))
+        print(report.report(study, budget))  # the face gives the module `report`, whose name it shares
         return budget
 
     @staticmethod

@@ -84,6 +84,6 @@ class VerifyCommand(Command):
         jobs = f"{count(len(trials), 'trial')} x {count(len(seeds), 'seed')}"
         print(f"verifying {jobs} at budget {verification.budget.key}")
         trained = verification.run(trials)
-        print(report(study, verification.budget.key))
+        print(report.report(study, verification.budget.key))  # the face gives the module `report`
         print(f"{trained} of {count(len(trials) * len(seeds), 'training')} ran in this process")
         return 0
