@@ -20,7 +20,7 @@ import yaml
 from shapenas.config import load_config
 from shapenas.search.fleet.storage import open_storage
 from shapenas.search.loop.context import StudyContext
-from shapenas.search.loop.parent import PARENT_ATTR, companion_name, ensure_parent
+from shapenas.search.loop.parent import PARENT_ATTR, ParentRecord, companion_name, ensure_parent
 from shapenas.search.loop.study import create_or_continue
 from shapenas.search.results import artifacts
 from shapenas.ultralytics.build import build_model, load_model_yaml
@@ -139,6 +139,14 @@ def _warm_study(tmp_path, tiny_data, **open_args):
     storage = open_storage(f"sqlite:///{path}", **open_args)
     study, _ = create_or_continue(config, storage, "tiny")
     return study, storage, config, path
+
+
+def test_a_parent_record_reads_what_a_study_made_before_the_typed_record_holds():
+    stored = {"source": "train", "epochs": 2, "map50_95": 0.3, "seconds": 5.0, "artifact_id": "a", "name": "b.pt"}
+    record = ParentRecord.from_attr({**stored, "sha256": "ab"})
+    assert record.stored_file() == {"artifact_id": "a", "name": "b.pt", "sha256": "ab"}
+    assert record.epoch_map50_95 is None
+    assert record.to_attr() == {**stored, "sha256": "ab"}
 
 
 def _ensure_parent(study, storage, config, tmp_path, tiny_data, heartbeat_seconds=30):
