@@ -23,6 +23,7 @@ from common import ROOT, bench_parser
 # Each side runs in its own process; the process prints the seconds its own work took (imports excluded).
 SHAPENAS_SIDE = """
 import json, sys, time
+from pathlib import Path
 import optuna
 from shapenas.config import load_config, require_data
 from shapenas.search.results import Objectives
