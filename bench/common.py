@@ -89,14 +89,16 @@ def hypervolume_2d(points: list[tuple[float, float]], worst_gflops: float) -> fl
 def one_search(config, folder: Path, parent=None):
     """A real shapenas search in an in-memory storage, its candidates started from `parent` when given (a
     `shapenas.search.loop.parent.Parent`); returns its study."""
+    from shapenas.config import require_data
     from shapenas.search.fleet import in_memory_storage
-    from shapenas.search.loop import create_or_continue, enqueue_presets, run_trials
+    from shapenas.search.loop import StudyContext, create_or_continue, enqueue_presets, run_trials
     from shapenas.spaces import SearchSpace
 
     storage = in_memory_storage()
     study, _ = create_or_continue(config, storage, "bench")
     enqueue_presets(study, SearchSpace(config))
-    run_trials(study, storage, config, folder, config.search.trials, parent=parent)
+    context = StudyContext(study, storage, config, require_data(config), folder, parent=parent)
+    run_trials(context, config.search.trials)
     return study
 
 
@@ -106,7 +108,7 @@ def bench_parent(config, folder: Path):
     import json
 
     from shapenas.config import require_data
-    from shapenas.search.loop import Parent, train_parent
+    from shapenas.search.loop import Parent, ParentRecord, train_parent
     from shapenas.ultralytics.checkpoint import load_detection_model
     from shapenas.ultralytics.images import probe_batch
 
@@ -115,12 +117,13 @@ def bench_parent(config, folder: Path):
     if record_file.exists():
         record = json.loads(record_file.read_text())
     else:
-        path, record = train_parent(config, data, folder)
-        record["path"] = str(path)
+        path, made = train_parent(config, data, folder)
+        record = {**made.to_attr(), "path": str(path)}
         folder.mkdir(parents=True, exist_ok=True)
         record_file.write_text(json.dumps(record))
         print(json.dumps({"parent": record}), flush=True)
-    return Parent(load_detection_model(record["path"]), probe_batch(data, config.proxy.imgsz), record)
+    model = load_detection_model(record["path"])
+    return Parent(model, probe_batch(data, config.proxy.imgsz), ParentRecord.from_attr(record))
 
 
 def front_points(study) -> list[tuple[float, float]]:

@@ -23,18 +23,20 @@ from common import ROOT, bench_parser
 # Each side runs in its own process; the process prints the seconds its own work took (imports excluded).
 SHAPENAS_SIDE = """
 import json, sys, time
+from pathlib import Path
 import optuna
 from shapenas.config import load_config, require_data
 from shapenas.search.results import Objectives
-from shapenas.search.loop import Progress, make_objective
+from shapenas.search.loop import Progress, StudyContext, make_objective
 from shapenas.spaces import SearchSpace
 config = load_config(sys.argv[1], sys.argv[3:])
-require_data(config)
+data = require_data(config)
 space = SearchSpace(config)
 objectives = Objectives.of(config)
 study = optuna.create_study(directions=objectives.directions)
 study.enqueue_trial(space.to_params(space.baseline()))
-objective = make_objective(config, space, Path(sys.argv[2]), Progress(1, objectives, open("/dev/null", "w")))
+context = StudyContext(study, None, config, data, Path(sys.argv[2]))
+objective = make_objective(context, space, Progress(1, objectives, open("/dev/null", "w")))
 start = time.perf_counter()
 study.optimize(objective, n_trials=1)
 print(json.dumps({"seconds": time.perf_counter() - start, "map": study.trials[0].values[0]}))

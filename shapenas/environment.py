@@ -10,7 +10,8 @@ import re
 import sys
 from importlib import metadata
 
-ENVIRONMENT_ATTR = "environment"  # study attribute: the environment of the process that created the study
+from shapenas.search.results.study_attrs import ENVIRONMENT_ATTR
+
 COMPARED = ("torch", "ultralytics", "optuna", "device")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from shapenas.environment import ENVIRONMENT_ATTR, differences, environment, note_differences
 from shapenas.search.results import pareto
-from shapenas.search.results.noise import NOISE_ATTR, ProxyNoise, cannot_rank_line, study_noise
+from shapenas.search.results.noise import NOISE_ATTR, NoiseRuns, ProxyNoise, cannot_rank_line, study_noise
 from shapenas.search.results.objectives import Objectives
 
 
@@ -51,6 +51,13 @@ TRIALS = [
     _trial(0.59, 9.5, "C"),  # off the front, 0.01 below B which dominates it
     _trial(0.30, 9.9, "D"),  # off the front, far below
 ]
+
+
+def test_noise_runs_read_what_is_stored_and_write_it_back_in_the_same_spelling():
+    runs = NoiseRuns.from_attr({**RUNS, "added_later": 1})
+    assert runs.base_seed == 0 and runs.seeds[1].map50_95 == 0.49 and runs.seeds[3].failed == "nan loss"
+    assert runs.to_attr() == {**RUNS, "environment": None}
+    assert NoiseRuns.from_attr("not a dict") is None
 
 
 def test_study_noise_adds_the_baseline_trial_as_its_seed_and_skips_failed_runs():

@@ -19,7 +19,8 @@ import yaml
 
 from shapenas.config import load_config
 from shapenas.search.fleet.storage import open_storage
-from shapenas.search.loop.parent import PARENT_ATTR, companion_name, ensure_parent
+from shapenas.search.loop.context import StudyContext
+from shapenas.search.loop.parent import PARENT_ATTR, ParentRecord, companion_name, ensure_parent
 from shapenas.search.loop.study import create_or_continue
 from shapenas.search.results import artifacts
 from shapenas.ultralytics.build import build_model, load_model_yaml
@@ -140,9 +141,18 @@ def _warm_study(tmp_path, tiny_data, **open_args):
     return study, storage, config, path
 
 
+def test_a_parent_record_reads_what_a_study_made_before_the_typed_record_holds():
+    stored = {"source": "train", "epochs": 2, "map50_95": 0.3, "seconds": 5.0, "artifact_id": "a", "name": "b.pt"}
+    record = ParentRecord.from_attr({**stored, "sha256": "ab"})
+    assert record.stored_file() == {"artifact_id": "a", "name": "b.pt", "sha256": "ab"}
+    assert record.epoch_map50_95 is None
+    assert record.to_attr() == {**stored, "sha256": "ab"}
+
+
 def _ensure_parent(study, storage, config, tmp_path, tiny_data, heartbeat_seconds=30):
     store = artifacts.open_artifact_store(str(tmp_path / "artifacts"))
-    return ensure_parent(study, storage, config, str(tiny_data), tmp_path / "run", store, heartbeat_seconds)
+    context = StudyContext(study, storage, config, str(tiny_data), tmp_path / "run", store, None, heartbeat_seconds)
+    return ensure_parent(context)
 
 
 def test_the_parent_is_made_through_the_retrying_storage(tmp_path, tiny_data, capsys):

@@ -64,7 +64,7 @@ def test_a_one_trial_verified_front_is_drawn(tmp_path, objectives):
     study = _study([(0.50, 8.0, "base", "baseline"), (0.55, 8.5, "a", None)])
     budget = verified.Budget(ProxyConfig(**SETTINGS, seed=0))
     for number, maps in enumerate([(0.40, 0.42), (0.30, 0.31)]):
-        study.set_user_attr(verified.attr_name(number), {budget.key: verified.summary(budget.settings(), seeds(*maps))})
+        verified.write_entries(study, number, {budget.key: verified.summary(budget.settings(), seeds(*maps))})
     rows = verify_report.rows(study, budget.key)
     front = verify_report.verified_front(study, rows)
     assert [r.trial for r in front] == [0]

@@ -9,6 +9,7 @@ import optuna
 
 from shapenas.config import config_from_dict
 from shapenas.evaluators import Evaluator, Job, ProxyResult
+from shapenas.search.loop.context import StudyContext
 from shapenas.search.loop.runner import Progress, make_objective
 from shapenas.search.results.objectives import Objectives
 from shapenas.spaces import SearchSpace
@@ -40,7 +41,8 @@ def _run(tmp_path, tiny_data, epochs: int, max_gflops=None) -> list[str]:
         }
     )
     space, stream = SearchSpace(config), io.StringIO()
-    objective = make_objective(config, space, tmp_path, Progress(2, Objectives.of(config), stream=stream))
+    context = StudyContext(None, None, config, str(tiny_data), tmp_path)
+    objective = make_objective(context, space, Progress(2, Objectives.of(config), stream=stream))
     objective.proxy = Logged(stream)
     study = optuna.create_study(directions=Objectives.of(config).directions)
     for _ in range(2):

@@ -18,7 +18,7 @@ from shapenas.cost import yaml_cost
 from shapenas.evaluators import CostEvaluator, CostResult, LatencyEvaluator, LatencyResult, ProxyResult
 from shapenas.latency import LatencySettings
 from shapenas.search.fleet.storage import open_storage
-from shapenas.search.loop.objective import Objective
+from shapenas.search.loop.objective import Evaluators, Objective
 from shapenas.search.loop.runner import Progress
 from shapenas.search.loop.study import CONFIG_ATTR, create_or_continue
 from shapenas.search.results import pareto, record
@@ -56,7 +56,8 @@ def test_every_evaluator_result_field_is_a_record_field(result):
 
 
 def _objective(space: SearchSpace, proxy: FixedProxy, tmp_path, max_gflops=None) -> Objective:
-    return Objective(space, GFLOPS_AT_64, CostEvaluator(64), proxy, ConstraintsConfig(max_gflops=max_gflops), tmp_path)
+    limits = ConstraintsConfig(max_gflops=max_gflops)
+    return Objective(space, GFLOPS_AT_64, limits, Evaluators(CostEvaluator(64), proxy), tmp_path)
 
 
 def test_a_latency_limit_rejects_before_training_and_keeps_what_was_measured(tmp_path):
@@ -66,7 +67,7 @@ def test_a_latency_limit_rejects_before_training_and_keeps_what_was_measured(tmp
     objectives = Objectives(("map50_95", "gflops", "latency"), imgsz=64)
     limits = ConstraintsConfig(max_latency_ms=1e-6)
     proxy = FixedProxy(0.6)
-    objective = Objective(space, objectives, CostEvaluator(64), proxy, limits, tmp_path, latency=latency)
+    objective = Objective(space, objectives, limits, Evaluators(CostEvaluator(64), proxy, latency), tmp_path)
     study = optuna.create_study(directions=objectives.directions)
     study.enqueue_trial(space.to_params(space.baseline()))
     study.optimize(objective, n_trials=1)

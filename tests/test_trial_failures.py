@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from shapenas.config import config_from_dict
 from shapenas.evaluators import CostEvaluator, EvaluationFailed, Evaluator, Job, ProxyResult, ProxyTrainer
-from shapenas.search.loop.objective import Objective
+from shapenas.search.loop.objective import Evaluators, Objective
 from shapenas.spaces import SearchSpace
 from tests.helpers import GFLOPS_AT_64
 
@@ -60,7 +60,8 @@ def test_failed_trial_keeps_its_reason_and_the_study_goes_on(tmp_path):
         {"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}, "search": {"presets": ["baseline"]}}
     )
     space = SearchSpace(config)
-    objective = Objective(space, GFLOPS_AT_64, CostEvaluator(64), FailsFirst(), config.constraints, tmp_path)
+    evaluators = Evaluators(CostEvaluator(64), FailsFirst())
+    objective = Objective(space, GFLOPS_AT_64, config.constraints, evaluators, tmp_path)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(objective, n_trials=3, catch=(EvaluationFailed,))
     states = [t.state for t in study.trials]
@@ -111,7 +112,8 @@ class Broken(Evaluator[ProxyResult]):
 
 def test_an_unexpected_error_keeps_its_traceback_and_the_trial_keeps_why(tmp_path):
     config = config_from_dict({"base": "yolov8n.yaml", "space": {"slots": [16]}, "proxy": {"imgsz": 64}})
-    objective = Objective(SearchSpace(config), GFLOPS_AT_64, CostEvaluator(64), Broken(), config.constraints, tmp_path)
+    evaluators = Evaluators(CostEvaluator(64), Broken())
+    objective = Objective(SearchSpace(config), GFLOPS_AT_64, config.constraints, evaluators, tmp_path)
     study = optuna.create_study(directions=["maximize", "minimize"])
     with pytest.raises(ZeroDivisionError, match="a bug in an evaluator"):
         study.optimize(objective, n_trials=1, catch=(EvaluationFailed,))

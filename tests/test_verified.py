@@ -4,6 +4,7 @@ paired test against the baseline, on studies whose verified results are known (o
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -20,33 +21,38 @@ from shapenas.search.verify import verified
 SETTINGS = {"epochs": 12, "imgsz": 128, "batch": 16, "init": "parent"}
 
 
-def seeds(*maps: float) -> dict[int, dict]:
-    return {seed: {"map50_95": m, "map50": 2 * m} for seed, m in enumerate(maps)}
+def seeds(*maps: float) -> dict[int, verified.SeedResult]:
+    return {seed: verified.SeedResult(map50_95=m, map50=2 * m) for seed, m in enumerate(maps)}
+
+
+FAILED = verified.SeedResult(failed="loss became nan")
 
 
 def test_summary_is_the_mean_and_the_range_over_the_seeds_that_finished():
-    entry = verified.summary(SETTINGS, {**seeds(0.30, 0.36, 0.33), 3: {"failed": "loss became nan"}})
+    entry = verified.summary(SETTINGS, {**seeds(0.30, 0.36, 0.33), 3: FAILED}).to_attr()
     assert (entry["epochs"], entry["imgsz"], entry["proxy"]) == (12, 128, SETTINGS)
     assert entry["map50_95"] == pytest.approx(0.33) and entry["map50"] == pytest.approx(0.66)
     assert entry["map50_95_range"] == pytest.approx(0.06) and entry["spread"] == "max - min over seeds"
     assert sorted(entry["seeds"]) == ["0", "1", "2", "3"] and entry["seeds"]["3"] == {"failed": "loss became nan"}
-    one = verified.summary(SETTINGS, seeds(0.4))
+    one = verified.summary(SETTINGS, seeds(0.4)).to_attr()
     assert one["map50_95"] == 0.4 and one["map50_95_range"] is None
-    failed = verified.summary(SETTINGS, {0: {"failed": "out of memory"}})
+    failed = verified.summary(SETTINGS, {0: verified.SeedResult(failed="out of memory")}).to_attr()
     assert failed["map50_95"] is None and failed["map50_95_range"] is None
 
 
 def test_a_seed_scores_its_best_epoch_and_a_failed_or_incomplete_seed_has_no_score(monkeypatch):
-    result = {"map50_95": 0.52, "map50": 0.8, "epoch_map50_95": [0.45, 0.52, 0.50]}
-    old = {"map50_95": 0.41, "map50": 0.7}  # written before epoch curves were kept
+    read = verified.SeedResult.from_attr  # as stored
+    result = read({"map50_95": 0.52, "map50": 0.8, "epoch_map50_95": [0.45, 0.52, 0.50]})
+    old = read({"map50_95": 0.41, "map50": 0.7})  # written before epoch curves were kept
     assert verified.SCORE == "best epoch" and verified.seed_score(result) == 0.52 and verified.seed_score(old) == 0.41
-    assert verified.seed_score({"failed": "loss became nan"}) is None
+    assert verified.seed_score(FAILED) is None
     monkeypatch.setattr(verified, "SCORE", "last epoch")
     assert verified.seed_score(result) == 0.50 and verified.seed_score(old) is None
-    assert verified.seed_scores({"0": result, "1": old, "2": {"failed": "x"}}) == {"0": 0.50}
+    assert verified.seed_scores({"0": result, "1": old, "2": read({"failed": "x"})}) == {"0": 0.50}
     monkeypatch.setattr(verified, "SCORE", "mean of the last 2 epochs")
     assert verified.seed_score(result) == pytest.approx(0.51)
-    entry = verified.summary(SETTINGS, {0: result, 1: {**result, "epoch_map50_95": [0.4, 0.48]}})
+    other = dataclasses.replace(result, epoch_map50_95=[0.4, 0.48])
+    entry = verified.summary(SETTINGS, {0: result, 1: other}).to_attr()
     assert entry["score"] == "mean of the last 2 epochs" and entry["map50_95"] == pytest.approx(0.475)
 
 
@@ -104,7 +110,7 @@ def _study_with_verified_results() -> optuna.Study:
     for number, ((value, gflops, summary), maps) in enumerate(zip(proxy, verified_maps, strict=True)):
         attrs = {"summary": summary, "key": summary, **({"preset": "baseline"} if summary == "baseline" else {})}
         study.add_trial(optuna.trial.create_trial(values=[value, gflops], user_attrs=attrs))
-        study.set_user_attr(verified.attr_name(number), {budget.key: verified.summary(budget.settings(), seeds(*maps))})
+        verified.write_entries(study, number, {budget.key: verified.summary(budget.settings(), seeds(*maps))})
     return study, budget.key
 
 
@@ -172,7 +178,7 @@ def test_three_objectives_the_report_shows_every_cost_and_keeps_a_faster_trial_o
     ):
         attrs = {"summary": summary, "key": summary, **({"preset": "baseline"} if summary == "baseline" else {})}
         study.add_trial(optuna.trial.create_trial(values=[value, gflops, ratio], user_attrs=attrs))
-        study.set_user_attr(verified.attr_name(number), {budget.key: verified.summary(budget.settings(), seeds(*maps))})
+        verified.write_entries(study, number, {budget.key: verified.summary(budget.settings(), seeds(*maps))})
     lines = verify_report.report(study, budget.key).splitlines()
     assert "GFLOPs@640" in lines[1] and "latency/base@640" in lines[1]
     rows = {int(line.split()[0]): line.split() for line in lines[2:5]}

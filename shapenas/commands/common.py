@@ -7,6 +7,7 @@ Optuna; what a command needs to run is imported inside it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,32 +92,50 @@ def open_existing_study(args: argparse.Namespace):
     return load_existing(open_storage(args.storage, create=False), args.study)
 
 
-def open_study_and_storage(args: argparse.Namespace):
-    """(study, config, storage) for commands that run trials (`--heartbeat`, `--storage-retry`): trials, pending
-    results and the parent all go through this one storage."""
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of every command that trains on a study: which study, its heartbeat, artifacts, storage retry."""
+    add_study_arguments(parser)
+    add_heartbeat_argument(parser)
+    add_artifacts_argument(parser)
+    add_storage_retry_argument(parser)
+
+
+def run_storage(args: argparse.Namespace, create: bool = False):
+    """The storage of a command that trains (`--heartbeat`, `--storage-retry`): trials, pending results and the
+    parent all go through it."""
     from shapenas.search.fleet import open_storage
-    from shapenas.search.loop import load_existing
 
     check_storage_retry(args)
-    storage = open_storage(args.storage, args.heartbeat, create=False, retry_seconds=args.storage_retry)
+    return open_storage(args.storage, args.heartbeat, create=create, retry_seconds=args.storage_retry)
+
+
+def open_study_and_storage(args: argparse.Namespace):
+    """(study, config, storage) of an existing study, for the commands that train on it."""
+    from shapenas.search.loop import load_existing
+
+    storage = run_storage(args)
     return (*load_existing(storage, args.study), storage)
 
 
 def upload_pending(study, storage) -> None:
     """Results a process of this folder saved while the storage was away are written first (`search.pending`): their
-    trials are RUNNING, not dead, and making a parent may take a while."""
+    trials are RUNNING, not dead, and making a parent may take a while. Nothing is written twice."""
     from shapenas.search.fleet import pending_folder, upload_pending
 
     upload_pending(study, storage, pending_folder(run_dir(study.study_name)))
 
 
-def prepared_parent(study, storage, config: Config, data: str, args: argparse.Namespace):
-    """The parent candidates start from (`proxy.init: parent`), made first if the study has none; else None."""
-    from shapenas.search.loop import prepare_parent
+def study_context(args: argparse.Namespace, study, config: Config, storage, data: str):
+    """The `StudyContext` a command trains on, built once: the pending results written first (`upload_pending`), then
+    the study's artifact store opened and its parent prepared (made first if the study has none; None when candidates
+    train from scratch)."""
+    from shapenas.search.loop import StudyContext, prepare_parent
 
-    return prepare_parent(
-        study, storage, config, data, run_dir(study.study_name), args.artifacts, getattr(args, "heartbeat", None)
-    )
+    upload_pending(study, storage)
+    store = artifact_store(study, args)
+    folder = run_dir(study.study_name)
+    context = StudyContext(study, storage, config, data, folder, store, heartbeat_seconds=args.heartbeat)
+    return dataclasses.replace(context, parent=prepare_parent(context))
 
 
 def artifact_store(study, args: argparse.Namespace):
@@ -124,6 +143,11 @@ def artifact_store(study, args: argparse.Namespace):
     from shapenas.search.results import location_of, open_artifact_store
 
     return open_artifact_store(location_of(study, getattr(args, "artifacts", None)))
+
+
+def total_trials(args: argparse.Namespace, config: Config) -> int:
+    """Finished trials to reach: `--trials N`, else the study's budget."""
+    return args.trials if args.trials is not None else config.search.trials
 
 
 def checked_data(config: Config) -> str:

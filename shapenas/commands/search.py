@@ -7,17 +7,12 @@ from pathlib import Path
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
-    add_artifacts_argument,
-    add_heartbeat_argument,
-    add_storage_retry_argument,
-    add_study_arguments,
-    artifact_store,
+    add_run_arguments,
     check_storage_retry,
     checked_data,
-    prepared_parent,
     print_front,
-    run_dir,
-    upload_pending,
+    run_storage,
+    study_context,
 )
 
 
@@ -47,17 +42,13 @@ class SearchCommand(Command):
             action="store_true",
             help="create the study (presets queued) and stop: `shapenas worker`s then run its trials",
         )
-        add_study_arguments(parser)
-        add_heartbeat_argument(parser)
-        add_artifacts_argument(parser)
-        add_storage_retry_argument(parser)
+        add_run_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.config import load_config
         from shapenas.evaluators import latency_settings
-        from shapenas.search.fleet import open_storage
         from shapenas.search.loop import check_parent_config, create_or_continue, enqueue_presets, run_trials
-        from shapenas.search.results import LOCATION_ATTR
+        from shapenas.search.results import remember_location
         from shapenas.spaces import SearchSpace
 
         check_storage_retry(args)
@@ -69,19 +60,16 @@ class SearchCommand(Command):
         if config.measures_latency:
             latency_settings(config.cost)  # a CUDA index this machine lacks, before a study exists
         name = args.study or Path(args.config).stem
-        storage = open_storage(args.storage, args.heartbeat, retry_seconds=args.storage_retry)
+        storage = run_storage(args, create=True)
         study, created = create_or_continue(config, storage, name)
         if created:
             enqueue_presets(study, space)
-            if args.artifacts:  # later commands (resume, workers) default to the same place
-                study.set_user_attr(LOCATION_ATTR, args.artifacts)
+            if args.artifacts:
+                remember_location(study, args.artifacts)
         if args.create_only:
             state = "created" if created else "already exists"
             print(f"study {name!r} {state}; {_next_step(name, storage.url)}")
             return 0
-        upload_pending(study, storage)
-        parent = prepared_parent(study, storage, config, data, args)
-        store = artifact_store(study, args)
-        run_trials(study, storage, config, run_dir(name), config.search.trials, space, parent, store)
+        run_trials(study_context(args, study, config, storage, data), config.search.trials, space)
         print_front(study, config)
         return 0

@@ -7,16 +7,7 @@ import argparse
 import sys
 
 from shapenas.commands.base import Command
-from shapenas.commands.common import (
-    add_artifacts_argument,
-    add_heartbeat_argument,
-    add_storage_retry_argument,
-    add_study_arguments,
-    checked_data,
-    open_study_and_storage,
-    prepared_parent,
-    run_dir,
-)
+from shapenas.commands.common import add_run_arguments, checked_data, open_study_and_storage, study_context
 from shapenas.errors import UserError
 from shapenas.search.verify import MIN_PAIRS as MIN_SEEDS
 from shapenas.text import count
@@ -76,13 +67,9 @@ class VerifyCommand(Command):
             metavar="proxy.KEY=VALUE",
             help="change a proxy setting for the verification (e.g. proxy.imgsz=640, proxy.init=scratch)",
         )
-        add_study_arguments(parser)
-        add_heartbeat_argument(parser)
-        add_artifacts_argument(parser)
-        add_storage_retry_argument(parser)
+        add_run_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from shapenas.search.results import location_of, open_artifact_store
         from shapenas.search.verify import Verification, choose, report, verify_config
 
         _check_counts(args)
@@ -91,13 +78,8 @@ class VerifyCommand(Command):
         config = verify_config(config, args.epochs, args.set)
         data = checked_data(config)
         trials = choose(study, args.front, numbers, args.top)
-        store = open_artifact_store(location_of(study, args.artifacts))
-        parent = prepared_parent(study, storage, config, data, args)
         seeds = [config.proxy.seed + k for k in range(args.seeds)]
-        folder = run_dir(study.study_name)
-        verification = Verification(
-            study, storage, config, data, seeds, args.heartbeat, run_dir=folder, parent=parent, store=store
-        )
+        verification = Verification(study_context(args, study, config, storage, data), seeds)
         _warn_few_seeds(args.seeds)
         jobs = f"{count(len(trials), 'trial')} x {count(len(seeds), 'seed')}"
         print(f"verifying {jobs} at budget {verification.budget.key}")

@@ -15,17 +15,12 @@ import sys
 
 from shapenas.commands.base import Command
 from shapenas.commands.common import (
-    add_artifacts_argument,
-    add_heartbeat_argument,
-    add_storage_retry_argument,
-    add_study_arguments,
-    artifact_store,
+    add_run_arguments,
     checked_data,
     open_study_and_storage,
-    prepared_parent,
     print_front,
-    run_dir,
-    upload_pending,
+    study_context,
+    total_trials,
 )
 from shapenas.errors import UserError
 
@@ -64,7 +59,6 @@ class WorkerCommand(Command):
     help = "join a study on a shared storage and run its trials until its budget is met (start many)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        add_study_arguments(parser)
         parser.add_argument(
             "--trials",
             type=int,
@@ -82,9 +76,7 @@ class WorkerCommand(Command):
             metavar="0,1",
             help="GPUs for --workers-per-device (default: every visible GPU); cpu for the CPU",
         )
-        add_heartbeat_argument(parser)
-        add_artifacts_argument(parser)
-        add_storage_retry_argument(parser)
+        add_run_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from shapenas.search.fleet import run_pool, worker_pins
@@ -98,18 +90,15 @@ class WorkerCommand(Command):
         data = checked_data(config)
         if pool:
             return run_pool(_child_command(args, study.study_name), pins)
-        upload_pending(study, storage)
-        return self._work(study, storage, config, args, prepared_parent(study, storage, config, data, args))
+        return self._work(study_context(args, study, config, storage, data), total_trials(args, config))
 
     @staticmethod
-    def _work(study, storage, config, args: argparse.Namespace, parent) -> int:
+    def _work(context, total: int) -> int:
         from shapenas.search.loop import make_sampler, run_trials
 
         # A fixed seed would make every worker propose the same candidates; parallel runs are not reproducible anyway.
-        study.sampler = make_sampler(dataclasses.replace(config.search, seed=None))
-        total = args.trials if args.trials is not None else config.search.trials
-        store = artifact_store(study, args)
-        finished = run_trials(study, storage, config, run_dir(study.study_name), total, parent=parent, store=store)
+        context.study.sampler = make_sampler(dataclasses.replace(context.config.search, seed=None))
+        finished = run_trials(context, total)
         if finished < total:
             print(
                 f"shapenas worker: stopped with {finished}/{total} finished trials: the last trials all failed "
@@ -117,5 +106,5 @@ class WorkerCommand(Command):
                 file=sys.stderr,
             )
             return 1
-        print_front(study, config)
+        print_front(context.study, context.config)
         return 0

@@ -7,28 +7,37 @@ import dataclasses
 import functools
 import sys
 
-from shapenas.search.results.noise import NOISE_ATTR, NOISE_JOB, study_noise
+from shapenas.search.loop.context import StudyContext
+from shapenas.search.results.noise import (
+    NOISE_JOB,
+    NoiseRun,
+    NoiseRuns,
+    read_noise_runs,
+    study_noise,
+    write_noise_runs,
+)
 
 
-def ensure_noise(study, storage, config, data: str, folder, parent, heartbeat_seconds: float | None = None):
+def ensure_noise(context: StudyContext):
     """The study's `ProxyNoise`, its runs made first (once over all processes) if missing; None when
     `proxy.noise_seeds` is 0. Prints the figure."""
-    if config.proxy.noise_seeds == 0:
+    if context.config.proxy.noise_seeds == 0:
         return None
-    if NOISE_ATTR not in study.user_attrs:
+    study = context.study
+    if read_noise_runs(study) is None:
         from shapenas.search.fleet.claims import Claims
         from shapenas.search.loop.parent import companion_name
 
         def make() -> dict:
-            runs = train_noise_runs(config, data, folder, parent)
-            study.set_user_attr(NOISE_ATTR, runs)
-            return runs
+            runs = train_noise_runs(context.config, context.data, context.run_dir, context.parent)
+            write_noise_runs(study, runs)
+            return runs.to_attr()
 
         def waiting(number: int) -> None:
             print(f"noise: waiting for another process to measure it (claim {number})", file=sys.stderr, flush=True)
 
-        claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
-        claims.once(NOISE_JOB, make, finished=lambda: study.user_attrs.get(NOISE_ATTR), on_wait=waiting)
+        claims = Claims(context.storage, companion_name(study.study_name), context.heartbeat_seconds)
+        claims.once(NOISE_JOB, make, finished=lambda: read_noise_runs(study), on_wait=waiting)
     noise = study_noise(study)
     if noise is not None:
         print(noise.describe(), file=sys.stderr, flush=True)
@@ -39,7 +48,7 @@ def _epoch_line(seed: int, epoch: int, metrics) -> None:
     print(f"noise: seed {seed} epoch {epoch} mAP50-95 {metrics.map50_95:.4f}", file=sys.stderr, flush=True)
 
 
-def train_noise_runs(config, data: str, folder, parent) -> dict:
+def train_noise_runs(config, data: str, folder, parent) -> NoiseRuns:
     """The baseline's proxy at seeds `proxy.seed + 1 ..`, as a search trains it: what `proxy_noise` stores."""
     from shapenas.data.check import class_count
     from shapenas.devices import resolve_device
@@ -59,8 +68,8 @@ def train_noise_runs(config, data: str, folder, parent) -> dict:
         try:
             result = trainer.evaluate(Job(model_yaml, folder / "noise" / f"seed{seed}", name, say))
         except EvaluationFailed as error:
-            runs[str(seed)] = {"failed": str(error)}
+            runs[seed] = NoiseRun(failed=str(error))
             continue
-        runs[str(seed)] = {k: getattr(result, k) for k in ("map50_95", "epoch_map50_95", "train_seconds")}
+        runs[seed] = NoiseRun(result.map50_95, result.epoch_map50_95, result.train_seconds)
     device = resolve_device(config.proxy.device)
-    return {"base_seed": config.proxy.seed, "seeds": runs, "environment": environment(device)}
+    return NoiseRuns(config.proxy.seed, runs, environment(device))

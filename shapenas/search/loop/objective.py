@@ -8,6 +8,7 @@ failed when it did.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -29,32 +30,47 @@ from shapenas.spaces import SearchSpace
 from shapenas.ultralytics.build import model_file_stem
 
 
+@dataclass(frozen=True)
+class Evaluators:
+    """What a trial measures a candidate with: `cost` (params, GFLOPs), `proxy` (the short training) and `latency`
+    (times it against the base model; None: latency is neither an objective nor a constraint)."""
+
+    cost: Evaluator[CostResult]
+    proxy: Evaluator[ProxyResult]
+    latency: Evaluator[LatencyResult] | None = None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Progress hooks: `on_epoch` after each proxy epoch, `on_train` as a candidate starts training (the setup before
+    its first epoch is long; a rejected or reused one never trains)."""
+
+    on_epoch: Callable[[optuna.Trial, int, EpochMetrics], None] | None = None
+    on_train: Callable[[optuna.Trial], None] | None = None
+
+
 class Objective:
     """The objective of a search trial (`shapenas.search.loop.trial_run`); returns the values of `objectives`: mAP50-95,
-    then GFLOPs and/or the latency ratio. `latency` times each candidate against the base model before training (None:
-    latency is neither an objective nor a constraint). Progress hooks: `on_epoch` after each proxy epoch, `on_train` as
-    a candidate starts training (the setup before its first epoch is long; a rejected or reused one never trains)."""
+    then GFLOPs and/or the latency ratio. `classes`: the dataset's class count (None: the base's); `store`: an Optuna
+    artifact store for each trial's weights and YAML (None: kept on this machine only)."""
 
     def __init__(
         self,
         space: SearchSpace,
         objectives: Objectives,
-        cost: Evaluator[CostResult],
-        proxy: Evaluator[ProxyResult],
         constraints: ConstraintsConfig,
+        evaluators: Evaluators,
         run_dir: Path,
-        on_epoch: Callable[[optuna.Trial, int, EpochMetrics], None] | None = None,
+        *,
+        hooks: Hooks = Hooks(),
         classes: int | None = None,
         store=None,
-        latency: Evaluator[LatencyResult] | None = None,
-        on_train: Callable[[optuna.Trial], None] | None = None,
     ):
-        self.space, self.objectives, self.cost, self.proxy, self.latency = space, objectives, cost, proxy, latency
-        self.limits = constraints.limits()
+        self.space, self.objectives, self.limits = space, objectives, constraints.limits()
+        self.cost, self.proxy, self.latency = evaluators.cost, evaluators.proxy, evaluators.latency
         self.run_dir = Path(run_dir)
-        self.on_epoch, self.on_train = on_epoch, on_train
-        self.classes = classes
-        self.store = store  # an Optuna artifact store for each trial's weights and YAML, or None
+        self.on_epoch, self.on_train = hooks.on_epoch, hooks.on_train
+        self.classes, self.store = classes, store
         self.model_name = model_file_stem(space.config.base, space.config.scale)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:

@@ -25,10 +25,10 @@ import torch
 from shapenas.errors import UserError
 from shapenas.search.fleet.claim_attrs import PARENT_OF_ATTR, PARENT_SUFFIX
 from shapenas.search.fleet.claims import Claims
+from shapenas.search.loop.context import StudyContext
 from shapenas.search.results import artifacts
+from shapenas.search.results.study_attrs import PARENT_ATTR, FlatRecord
 from shapenas.text import count
-
-PARENT_ATTR = "parent"
 
 
 def companion_name(study_name: str) -> str:
@@ -48,7 +48,31 @@ def check_parent_file(path: str, base_model, base_name: str) -> None:
         raise UserError(f"proxy.parent {path!r}: not a checkpoint of the base {base_name}: {difference}")
 
 
-def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
+@dataclass(frozen=True)
+class ParentRecord(FlatRecord):
+    """The study attribute `parent`: where the checkpoint came from (a file's path, or `train` with its epochs, score
+    and seconds) and the artifact that holds it (id, file name, SHA-256). Written and read here only; JSON only."""
+
+    source: str
+    artifact_id: str | None = None
+    name: str | None = None
+    sha256: str | None = None
+    epochs: int | None = None
+    map50_95: float | None = None
+    seconds: float | None = None
+    epoch_map50_95: list | None = None  # the curve's last epochs show the validation's own noise
+
+    def stored_file(self) -> dict:
+        """The artifact's record as `search.results.artifacts` fetches it."""
+        return {"artifact_id": self.artifact_id, "name": self.name, "sha256": self.sha256}
+
+
+def read_parent(study: optuna.Study) -> ParentRecord | None:
+    stored = study.user_attrs.get(PARENT_ATTR)
+    return ParentRecord.from_attr(stored) if isinstance(stored, dict) else None
+
+
+def train_parent(config, data: str, folder: Path) -> tuple[Path, ParentRecord]:
     """Train the base on `data` for `proxy.parent_epochs` with `proxy.parent_args` (the proxy's size, batch, seed and
     device); returns the checkpoint and a record of it (epochs, mAP50-95, seconds)."""
     from shapenas.evaluators import EpochMetrics, Job, ProxyTrainer
@@ -70,17 +94,16 @@ def train_parent(config, data: str, folder: Path) -> tuple[Path, dict]:
 
     result = ProxyTrainer(proxy, data).evaluate(Job(model_yaml, folder / "parent", name, on_epoch))
     print(f"parent: mAP50-95 {result.map50_95:.4f} after {count(epochs, 'epoch')} (its best epoch)", file=sys.stderr)
-    record = {"source": "train", "epochs": epochs, "map50_95": result.map50_95, "seconds": result.train_seconds}
-    record["epoch_map50_95"] = result.epoch_map50_95  # the curve's last epochs show the validation's own noise
-    return Path(result.weights), record
+    record = ParentRecord("train", epochs=epochs, map50_95=result.map50_95, seconds=result.train_seconds)
+    return Path(result.weights), dataclasses.replace(record, epoch_map50_95=result.epoch_map50_95)
 
 
-def _make(config, data: str, folder: Path) -> tuple[Path, dict]:
+def _make(context: StudyContext) -> tuple[Path, ParentRecord]:
     """The parent checkpoint on this machine and what to record about where it came from."""
-    source = config.proxy.parent
+    source = context.config.proxy.parent
     if source != "train":
-        return Path(source), {"source": source}
-    return train_parent(config, data, folder)
+        return Path(source), ParentRecord(source)
+    return train_parent(context.config, context.data, context.run_dir)
 
 
 def _class_count(data: str) -> int:
@@ -89,36 +112,34 @@ def _class_count(data: str) -> int:
     return class_count(data)
 
 
-def _make_once(
-    study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float | None
-) -> None:
+def _make_once(context: StudyContext) -> None:
     """Make the parent unless it exists, as the one process that claims the job; the others wait for it."""
+    study = context.study
 
     def make() -> dict:
-        path, record = _make(config, data, folder)
-        record.update(artifacts.upload(store, study, path))
-        study.set_user_attr(PARENT_ATTR, record)
-        return record
+        path, made = _make(context)
+        stored = dataclasses.replace(made, **artifacts.upload(context.store, study, path)).to_attr()
+        study.set_user_attr(PARENT_ATTR, stored)
+        return stored
 
     def waiting(number: int) -> None:
         print(f"parent: waiting for another process to make it (claim {number})", file=sys.stderr, flush=True)
 
-    claims = Claims(storage, companion_name(study.study_name), heartbeat_seconds)
+    claims = Claims(context.storage, companion_name(study.study_name), context.heartbeat_seconds)
     claims.study.set_user_attr(PARENT_OF_ATTR, study.study_name)
     claims.once("parent", make, finished=lambda: study.user_attrs.get(PARENT_ATTR), on_wait=waiting)
 
 
-def ensure_parent(
-    study: optuna.Study, storage, config, data: str, folder: Path, store, heartbeat_seconds: float | None = None
-) -> Path:
+def ensure_parent(context: StudyContext) -> Path:
     """The study's parent checkpoint on this machine; made first (once over all processes) if the study has none."""
-    if PARENT_ATTR not in study.user_attrs:
-        _make_once(study, storage, config, data, folder, store, heartbeat_seconds)
-    record = study.user_attrs[PARENT_ATTR]
+    if read_parent(context.study) is None:
+        _make_once(context)
+    record = read_parent(context.study)
+    destination = context.run_dir / f"parent-{record.sha256[:12]}.pt"
     try:
-        return artifacts.fetch(store, record, folder / f"parent-{record['sha256'][:12]}.pt")
+        return artifacts.fetch(context.store, record.stored_file(), destination)
     except (OSError, ValueError) as error:
-        raise UserError(f"study {study.study_name!r}: cannot fetch its parent ({error})") from None
+        raise UserError(f"study {context.study.study_name!r}: cannot fetch its parent ({error})") from None
 
 
 @dataclass(frozen=True)
@@ -127,7 +148,7 @@ class Parent:
 
     model: torch.nn.Module
     probe: torch.Tensor
-    record: dict
+    record: ParentRecord
 
 
 def _base_model(config, data: str):
@@ -144,25 +165,18 @@ def check_parent_config(config, data: str) -> None:
         check_parent_file(config.proxy.parent, _base_model(config, data), config.base)
 
 
-def prepare_parent(
-    study: optuna.Study,
-    storage,
-    config,
-    data: str,
-    folder: Path,
-    location: str | None,
-    heartbeat_seconds: float | None = None,
-):
+def prepare_parent(context: StudyContext) -> Parent | None:
     """The study's `Parent` (made first if needed), or None when candidates train from scratch."""
-    if config.proxy.init != "parent":
+    if context.config.proxy.init != "parent":
         return None
     from shapenas.ultralytics.checkpoint import load_detection_model
     from shapenas.ultralytics.images import probe_batch
 
-    store = artifacts.open_artifact_store(artifacts.location_of(study, location))
-    path = ensure_parent(study, storage, config, data, folder, store, heartbeat_seconds)
+    path = ensure_parent(context)
     try:
         model = load_detection_model(path)
     except ValueError as error:
-        raise UserError(f"study {study.study_name!r}: its parent {str(path)!r} cannot be read ({error})") from None
-    return Parent(model, probe_batch(data, config.proxy.imgsz), study.user_attrs[PARENT_ATTR])
+        raise UserError(
+            f"study {context.study.study_name!r}: its parent {str(path)!r} cannot be read ({error})"
+        ) from None
+    return Parent(model, probe_batch(context.data, context.config.proxy.imgsz), read_parent(context.study))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from shapenas.config import Config, require_data
+from shapenas.config import Config
 from shapenas.data.check import class_count
 from shapenas.devices import resolve_device
 from shapenas.environment import environment, note_differences
@@ -32,9 +31,10 @@ from shapenas.search.fleet.coordination import (
 )
 from shapenas.search.fleet.pending import pending_folder
 from shapenas.search.fleet.retrying import RetryingStorage
+from shapenas.search.loop.context import StudyContext
 from shapenas.search.loop.early_stopping import ParetoRankStopper
 from shapenas.search.loop.noise_runs import ensure_noise
-from shapenas.search.loop.objective import Objective
+from shapenas.search.loop.objective import Evaluators, Hooks, Objective
 from shapenas.search.loop.proposal import render
 from shapenas.search.loop.trial_run import run_trial
 from shapenas.search.results import record
@@ -111,34 +111,26 @@ def _epoch_hook(config: Config, progress: Progress, storage: RetryingStorage | N
     return on_epoch
 
 
-def make_objective(
-    config: Config,
-    space: SearchSpace,
-    run_dir: Path,
-    progress: Progress,
-    parent=None,
-    store=None,
-    storage: RetryingStorage | None = None,
-) -> Objective:
-    """`parent`: a `search.loop.parent.Parent` every candidate starts from, or None (from scratch); `store`: the
-    artifact store that keeps each trial's weights and YAML, or None (kept on this machine only); `storage`: the
-    study's, whose outages pause early stopping."""
-    data = require_data(config)
-    classes = class_count(data)
-    inherit = {} if parent is None else {"parent": parent.model, "probe": parent.probe}
-    proxy, cost = ProxyTrainer(config.proxy, data, **inherit), CostEvaluator(config.cost.imgsz)
+def make_objective(context: StudyContext, space: SearchSpace, progress: Progress) -> Objective:
+    """The objective of `context`'s trials: candidates start from its parent (None: from scratch) and keep their
+    weights and YAML in its store (None: on this machine only); storage outages pause early stopping."""
+    config, classes = context.config, class_count(context.data)
+    inherit = {} if context.parent is None else {"parent": context.parent.model, "probe": context.parent.probe}
+    proxy = ProxyTrainer(config.proxy, context.data, **inherit)
+    evaluators = Evaluators(CostEvaluator(config.cost.imgsz), proxy, latency_evaluator(config, space, classes))
+    hooks = Hooks(
+        on_epoch=_epoch_hook(config, progress, context.storage),
+        on_train=lambda trial: progress.on_train(trial, config.proxy.epochs),
+    )
     return Objective(
         space,
         Objectives.of(config),
-        cost,
-        proxy,
         config.constraints,
-        run_dir,
-        on_epoch=_epoch_hook(config, progress, storage),
+        evaluators,
+        context.run_dir,
+        hooks=hooks,
         classes=classes,
-        store=store,
-        latency=latency_evaluator(config, space, classes),
-        on_train=lambda trial: progress.on_train(trial, config.proxy.epochs),
+        store=context.store,
     )
 
 
@@ -149,38 +141,30 @@ def latency_evaluator(config: Config, space: SearchSpace, classes: int | None) -
     return LatencyEvaluator(render(space, space.baseline(), classes), latency_settings(config.cost))
 
 
-def _before_trials(study: optuna.Study, storage: RetryingStorage, config: Config, run_dir: Path, parent) -> None:
+def _before_trials(context: StudyContext) -> None:
     """What a process does once before its first trial: queue interrupted trials again, say whether it computes
     unlike the study's creator, measure the proxy's noise."""
+    study, config = context.study, context.config
     sys.stderr.write("".join(f"trial {n} was interrupted: queued again\n" for n in queue_interrupted(study)))
     note_differences(environment(resolve_device(config.proxy.device)), study.user_attrs, study.study_name)
-    ensure_noise(study, storage, config, require_data(config), run_dir, parent)
+    ensure_noise(context)
 
 
-def run_trials(
-    study: optuna.Study,
-    storage: RetryingStorage,
-    config: Config,
-    run_dir: Path,
-    total: int,
-    space: SearchSpace | None = None,
-    parent=None,
-    store=None,
-) -> int:
-    """Optimise until `total` trials are finished (failed ones are replaced); returns the number finished.
+def run_trials(context: StudyContext, total: int, space: SearchSpace | None = None) -> int:
+    """Optimise `context.study` until `total` trials are finished (failed ones are replaced); returns the number
+    finished.
 
-    `storage` is the one `study` lives in; the results it missed while away (`pending`) are the caller's to write
-    first (`commands.common.upload_pending`). Interrupted trials nobody retried are queued again. Other
-    processes may work on the study at the same time, one trial at a time, each within the budget
-    (`shapenas.search.fleet.coordination`): the study ends with exactly `total` finished trials. `space`: the config's,
-    when built already (that builds the base model); `parent`: a `shapenas.search.loop.parent.Parent` every candidate
-    starts from (None: from scratch); `store`: an artifact store for each trained trial's weights and YAML (None: on
-    this machine only).
+    The results its storage missed while away (`pending`) are the caller's to write first
+    (`commands.common.study_context`). Interrupted trials nobody retried are queued again. Other processes may work
+    on the study at the same time, one trial at a time, each within the budget (`shapenas.search.fleet.coordination`):
+    the study ends with exactly `total` finished trials. `space`: the config's, when built already (that builds the
+    base model).
     """
-    _before_trials(study, storage, config, run_dir, parent)
-    space = SearchSpace(config) if space is None else space
-    progress = Progress(total, Objectives.of(config))
-    objective = make_objective(config, space, run_dir, progress, parent, store, storage)
+    _before_trials(context)
+    study, storage, run_dir = context.study, context.storage, context.run_dir
+    space = SearchSpace(context.config) if space is None else space
+    progress = Progress(total, Objectives.of(context.config))
+    objective = make_objective(context, space, progress)
 
     def within_budget(trial: optuna.Trial) -> tuple[float, ...]:
         check_budget(trial, total)

@@ -9,7 +9,7 @@ SURFACE = {  # module: the public names it defines (a name equal to its module's
     "objectives": ("Objectives",),
     "noise": ("ProxyNoise", "study_noise"),
     "plots": ("plot_front", "plot_hypervolume"),
-    "artifacts": ("LOCATION_ATTR", "location_of", "open_artifact_store"),
+    "artifacts": ("remember_location", "location_of", "open_artifact_store"),
     "trial_files": ("fetch_weights", "has_weights", "model_yaml_of", "read_model_yaml"),
 }
 __all__ = [name for names in SURFACE.values() for name in names]

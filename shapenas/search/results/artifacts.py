@@ -20,9 +20,9 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 
 from shapenas.errors import UserError
 from shapenas.files import RUN_ROOT
+from shapenas.search.results.study_attrs import LOCATION_ATTR
 
 DEFAULT_LOCATION = str(RUN_ROOT / "artifacts")
-LOCATION_ATTR = "shapenas_artifacts"  # study user attr: where the creating process kept the study's files
 
 
 def open_artifact_store(location: str | None):
@@ -88,3 +88,8 @@ def fetch(store, record: dict, destination: Path) -> Path:
 def location_of(study: optuna.Study, given: str | None) -> str:
     """The artifact location a command uses: the one given, else the one the study was created with."""
     return given or study.user_attrs.get(LOCATION_ATTR) or DEFAULT_LOCATION
+
+
+def remember_location(study: optuna.Study, location: str) -> None:
+    """Store where the study keeps its files, so later commands (resume, workers) default to the same place."""
+    study.set_user_attr(LOCATION_ATTR, location)

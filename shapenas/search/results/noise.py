@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 
 from shapenas.search.results import record
+from shapenas.search.results.study_attrs import NOISE_ATTR, FlatRecord
 
-NOISE_ATTR = "proxy_noise"
 NOISE_JOB = "noise"
 Z_95 = 1.959964  # the normal distribution's 97.5% quantile
 
@@ -55,19 +56,60 @@ class ProxyNoise:
         return f"proxy noise: {seeds}; sd {self.sd:.4f}, so differences within ±{self.band:.4f} are ties (95%)"
 
 
+@dataclass(frozen=True)
+class NoiseRun(FlatRecord):
+    """One seed's training of the baseline's proxy: its scores, or why it failed."""
+
+    map50_95: float | None = None
+    epoch_map50_95: list | None = None
+    train_seconds: float | None = None
+    failed: str | None = None
+
+
+@dataclass(frozen=True)
+class NoiseRuns:
+    """The study attribute `proxy_noise`: the baseline's proxy at seeds `base_seed + 1 ..`, and the environment that
+    trained them. Written by `search.loop.noise_runs`, read by `study_noise`; JSON only."""
+
+    base_seed: int | None
+    seeds: dict[int, NoiseRun] = field(default_factory=dict)
+    environment: dict | None = None
+
+    def to_attr(self) -> dict[str, Any]:
+        seeds = {str(seed): run.to_attr() for seed, run in self.seeds.items()}
+        return {"base_seed": self.base_seed, "seeds": seeds, "environment": self.environment}
+
+    @classmethod
+    def from_attr(cls, stored: Any) -> NoiseRuns | None:
+        """None for anything but a dict (nothing a study holds is trusted to be well formed)."""
+        if not isinstance(stored, dict):
+            return None
+        runs = stored.get("seeds", {}).items()
+        seeds = {int(seed): NoiseRun.from_attr(run) for seed, run in runs if isinstance(run, dict)}
+        return cls(stored.get("base_seed"), seeds, stored.get("environment"))
+
+
+def write_noise_runs(study: optuna.Study, runs: NoiseRuns) -> None:
+    study.set_user_attr(NOISE_ATTR, runs.to_attr())
+
+
+def read_noise_runs(study: optuna.Study) -> NoiseRuns | None:
+    return NoiseRuns.from_attr(study.user_attrs.get(NOISE_ATTR))
+
+
 def baseline_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return next((t for t in record.trained(study) if record.read(t).preset == "baseline"), None)
 
 
 def study_noise(study: optuna.Study) -> ProxyNoise | None:
     """The study's noise figure from its noise runs and its baseline trial; None when it has no noise runs."""
-    runs = study.user_attrs.get(NOISE_ATTR)
-    if not isinstance(runs, dict):
+    runs = read_noise_runs(study)
+    if runs is None:
         return None
-    scores = {int(seed): run["map50_95"] for seed, run in runs.get("seeds", {}).items() if "map50_95" in run}
+    scores = {seed: run.map50_95 for seed, run in runs.seeds.items() if run.map50_95 is not None}
     baseline = baseline_trial(study)
-    if baseline is not None and runs.get("base_seed") is not None:
-        scores[int(runs["base_seed"])] = baseline.values[0]
+    if baseline is not None and runs.base_seed is not None:
+        scores[int(runs.base_seed)] = baseline.values[0]
     return ProxyNoise(scores) if scores else None
 
 

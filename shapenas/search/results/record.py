@@ -23,6 +23,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from shapenas.search.results.study_attrs import ORPHANED_PREFIX, numbered, orphaned_attr
 from shapenas.text import count
 
 _RUNG = re.compile(r"rung_epoch_(\d+)_map50_95")
@@ -151,8 +152,6 @@ def why_untrained(study: optuna.Study, number: int) -> str:
 
 # --- study attributes ---
 
-ORPHANED_PREFIX = "orphaned_result:"  # + trial number: a result that came back after its trial was failed
-
 
 @dataclass(frozen=True)
 class OrphanedResult:
@@ -169,10 +168,10 @@ class OrphanedResult:
 
 
 def write_orphaned(study: optuna.Study, result: OrphanedResult) -> None:
-    study.set_user_attr(f"{ORPHANED_PREFIX}{result.trial}", dataclasses.asdict(result))
+    study.set_user_attr(orphaned_attr(result.trial), dataclasses.asdict(result))
 
 
 def read_orphaned(study: optuna.Study) -> list[OrphanedResult]:
     """The study's orphaned results, by trial number."""
-    kept = [OrphanedResult(**value) for name, value in study.user_attrs.items() if name.startswith(ORPHANED_PREFIX)]
-    return sorted(kept, key=lambda result: result.trial)
+    kept = numbered(study.user_attrs, ORPHANED_PREFIX)
+    return [OrphanedResult(**kept[number]) for number in sorted(kept)]

@@ -26,6 +26,7 @@ from shapenas.config import Config, config_from_dict
 from shapenas.errors import UserError
 from shapenas.search.fleet.claim_attrs import VERIFY_SUFFIX
 from shapenas.search.fleet.claims import Claims, Outcome
+from shapenas.search.loop.context import StudyContext
 from shapenas.search.results import artifacts, pareto, record
 from shapenas.search.results.trial_files import model_yaml_of
 from shapenas.search.verify import verified
@@ -80,27 +81,15 @@ def choose(study: optuna.Study, front: bool, numbers: list[int] | None, top: int
 
 
 class Verification:
-    """Trains trials x `seeds` at `config.proxy`'s budget, once over all processes: from `parent` (a
-    `shapenas.search.loop.parent.Parent`) when given, the weights kept in the artifact `store` when given."""
+    """Trains trials x `seeds` at `context.config.proxy`'s budget, once over all processes: from the context's parent
+    when it has one, the weights kept in its artifact store when it has one."""
 
-    def __init__(
-        self,
-        study,
-        storage,
-        config: Config,
-        data: str,
-        seeds: list[int],
-        heartbeat: float,
-        *,
-        run_dir: Path,
-        parent=None,
-        store=None,
-    ):
-        self.study, self.config, self.data, self.seeds = study, config, data, seeds
-        self.budget = verified.Budget(config.proxy)
-        self.claims = Claims(storage, study.study_name + VERIFY_SUFFIX, heartbeat)
-        self.folder = Path(run_dir) / "verify" / self.budget.key
-        self.parent, self.store = parent, store
+    def __init__(self, context: StudyContext, seeds: list[int]):
+        self.study, self.config, self.data, self.seeds = context.study, context.config, context.data, seeds
+        self.budget = verified.Budget(context.config.proxy)
+        self.claims = Claims(context.storage, self.study.study_name + VERIFY_SUFFIX, context.heartbeat_seconds)
+        self.folder = Path(context.run_dir) / "verify" / self.budget.key
+        self.parent, self.store = context.parent, context.store
         self.started = time.perf_counter()
 
     def _say(self, text: str) -> None:
@@ -135,10 +124,10 @@ class Verification:
         self._say(f"{name}: another process is training it (claim {claim}); waiting for its result")
 
     def _done(self, trial, seed: int, outcome: Outcome, done: int, total: int) -> None:
-        result = outcome.result
+        result = verified.SeedResult.from_attr(outcome.result)
         how = "trained here" if outcome.worked else "already verified"
         value = verified.seed_score(result)
-        score = f"failed: {result.get('failed')}" if value is None else f"{verified.SCORE} mAP50-95 {value:.4f}"
+        score = f"failed: {result.failed}" if value is None else f"{verified.SCORE} mAP50-95 {value:.4f}"
         self._say(f"trial {trial.number} seed {seed} ({done}/{total}): {score} (proxy {trial.values[0]:.4f}), {how}")
 
     def _train(self, trial: optuna.trial.FrozenTrial, seed: int) -> dict:
@@ -148,7 +137,7 @@ class Verification:
         model_yaml = model_yaml_of(trial)
         inherit = {} if self.parent is None else {"parent": self.parent.model, "probe": self.parent.probe}
         trainer = ProxyTrainer(dataclasses.replace(self.config.proxy, seed=seed), self.data, **inherit)
-        about = {"trial": trial.number, "seed": seed, "budget": self.budget.key, "proxy": self.budget.settings()}
+        about = dict(trial=trial.number, seed=seed, budget=self.budget.key, proxy=self.budget.settings())
 
         def on_epoch(epoch: int, metrics: EpochMetrics) -> None:
             self._say(f"trial {trial.number} seed {seed}: epoch {epoch} mAP50-95 {metrics.map50_95:.4f}")
@@ -158,21 +147,22 @@ class Verification:
         try:
             result = trainer.evaluate(Job(model_yaml, folder, name, on_epoch))
         except EvaluationFailed as error:
-            return {**about, "failed": str(error)}
-        kept = ("map50_95", "map50", "epoch_map50_95", "train_seconds", "device")
-        return {**about, **{k: getattr(result, k) for k in kept}, "weights": self._upload(result.weights)}
+            return verified.SeedResult(**about, failed=str(error)).to_attr()
+        kept = {k: getattr(result, k) for k in ("map50_95", "map50", "epoch_map50_95", "train_seconds", "device")}
+        return verified.SeedResult(**about, **kept, weights=self._upload(result.weights)).to_attr()
 
     def _upload(self, weights: str | None) -> dict | None:
         if not weights or self.store is None:
             return None
         return artifacts.upload(self.store, self.study, Path(weights))
 
-    def _results_of(self, number: int) -> dict[str, dict[int, dict]]:
-        """This trial's finished seeds, by budget key."""
-        found: dict[str, dict[int, dict]] = {}
-        for result in self.claims.results().values():
-            if isinstance(result, dict) and result.get("trial") == number and "budget" in result:
-                found.setdefault(result["budget"], {})[result["seed"]] = result
+    def _results_of(self, number: int) -> dict[str, dict[int, verified.SeedResult]]:
+        """This trial's finished seeds, by budget key (the claims' results that are verify results)."""
+        found: dict[str, dict[int, verified.SeedResult]] = {}
+        for stored in self.claims.results().values():
+            result = verified.SeedResult.from_attr(stored) if isinstance(stored, dict) else None
+            if result is not None and result.trial == number and result.budget is not None:
+                found.setdefault(result.budget, {})[result.seed] = result
         return found
 
     def write_entries(self, number: int) -> None:
@@ -180,10 +170,8 @@ class Verification:
         reading the results and writing them."""
         results = self._results_of(number)
         while True:
-            entries = {}
-            for key, seeds in results.items():
-                entries[key] = verified.summary(next(iter(seeds.values()))["proxy"], seeds)
-            self.study.set_user_attr(verified.attr_name(number), entries)
+            entries = {key: verified.summary(next(iter(seeds.values())).proxy, seeds) for key, seeds in results.items()}
+            verified.write_entries(self.study, number, entries)
             latest = self._results_of(number)
             if latest == results:
                 return

@@ -54,8 +54,7 @@ def plot_verified(study: optuna.Study, rows: list[Row], budget_key: str, path: P
     ax.legend(loc="best", fontsize=8)
     entry = rows[0].entry
     fig.suptitle(
-        f"study {study.study_name}: verified at {count(entry['epochs'], 'epoch')}, {entry['imgsz']} px "
-        f"(budget {budget_key})",
+        f"study {study.study_name}: verified at {count(entry.epochs, 'epoch')}, {entry.imgsz} px (budget {budget_key})",
         fontsize=10,
     )
     fig.tight_layout()

@@ -27,24 +27,24 @@ class Row:
     summary: str
     proxy: list[float]  # the study's objective values
     verified: list[float] | None  # the same, with the first replaced by the verified mean (None: every seed failed)
-    entry: dict
+    entry: verified.VerifiedEntry
     is_baseline: bool
 
     @property
     def scores(self) -> dict[str, float]:
         """seed -> score of every seed that has one."""
-        return verified.seed_scores(self.entry.get("seeds", {}))
+        return verified.seed_scores(self.entry.seeds or {})
 
     @property
     def seed_maps(self) -> list[float]:
         return list(self.scores.values())
 
 
-def _mean(entry: dict) -> float | None:
+def _mean(entry: verified.VerifiedEntry) -> float | None:
     """The mean score over the seeds (the stored mean only for an entry without seeds)."""
-    if "seeds" not in entry:
-        return entry.get("map50_95")
-    scores = verified.seed_scores(entry["seeds"])
+    if entry.seeds is None:
+        return entry.map50_95
+    scores = verified.seed_scores(entry.seeds)
     return statistics.fmean(scores.values()) if scores else None
 
 
@@ -177,7 +177,7 @@ def head_line(rows_: list[Row], budget_key: str) -> str:
     """What the table's figures are: the budget, the score, the range and how the paired interval is computed."""
     first = rows_[0].entry
     return (
-        f"every trial verified at {count(first['epochs'], 'epoch')}, {first['imgsz']} px (budget {budget_key}); "
+        f"every trial verified at {count(first.epochs, 'epoch')}, {first.imgsz} px (budget {budget_key}); "
         f"score: {verified.SCORE} mAP50-95 of each seed, verified mAP = its mean over seeds, "
         f"range = {verified.SPREAD}; "
         f"vs baseline: mean difference paired by seed, {paired.LEVEL:.0%} {paired.METHOD} interval over the seeds "
@@ -203,7 +203,5 @@ def pick_budget(study: optuna.Study, wanted: str | None) -> str:
                 f"--verified {wanted!r}: no trial was verified at that budget (it has: {', '.join(counts)})"
             )
         return wanted
-    epochs = {
-        key: entry["epochs"] for by_budget in verified.entries(study).values() for key, entry in by_budget.items()
-    }
+    epochs = {key: entry.epochs for by_budget in verified.entries(study).values() for key, entry in by_budget.items()}
     return max(counts, key=lambda key: (epochs[key], counts[key], key))

@@ -2,10 +2,11 @@
 
 Optuna never changes a finished trial (its storages raise `UpdateFinishedTrialError`), so a trial's verified results
 are kept in the study user attribute `verified:<trial number>`: a dict keyed by budget (`Budget.key`), so a trial
-verified at 12 and at 30 epochs keeps both. Each entry holds the budget (`epochs`, `imgsz`, the proxy settings it
-trained with), every seed's result under `seeds`, their mean `map50_95` and `map50`, and the seed spread
-`map50_95_range` (max - min over the seeds; None with one seed), scored by `score`. Entries written by older
-versions lack `score` (they are the best epoch) and some seeds lack `epoch_map50_95`; readers recompute from `seeds`.
+verified at 12 and at 30 epochs keeps both; `write_entries` writes it, `entries` reads it. Each `VerifiedEntry` holds
+the budget (`epochs`, `imgsz`, the proxy settings it trained with), every seed's `SeedResult` under `seeds`, their
+mean `map50_95` and `map50`, and the seed spread `map50_95_range` (max - min over the seeds; None with one seed),
+scored by `score`. Entries written by older versions lack `score` (they are the best epoch) and some seeds lack
+`epoch_map50_95`; readers recompute from `seeds`.
 
 One function, `seed_score`, says what a seed scored (`SCORE` names it); the means, the ranges and the paired test
 against the baseline (`search.verify.paired`: each seed trains the trial and the baseline, so the differences pair
@@ -18,22 +19,23 @@ import hashlib
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import optuna
 
 from shapenas.config_schema import ProxyConfig
+from shapenas.search.results.study_attrs import VERIFIED_PREFIX, FlatRecord, numbered, verified_attr
 
-ATTR_PREFIX = "verified:"
 SPREAD = "max - min over seeds"
 NOT_IN_BUDGET = ("seed", "device", "workers", "cache")  # change how a run is executed, not what it trains
 
 # How a seed's training is scored, by name. Ultralytics keeps the best epoch's checkpoint, but on small real datasets
 # the best of several noisy epochs is biased upward (notes/real_data.md), so the last epochs may be more faithful.
 SCORES = {
-    "best epoch": lambda result: result["map50_95"],
-    "last epoch": lambda result: result["epoch_map50_95"][-1],
-    "mean of the last 2 epochs": lambda result: statistics.fmean(result["epoch_map50_95"][-2:]),
+    "best epoch": lambda result: result.map50_95,
+    "last epoch": lambda result: result.epoch_map50_95[-1],
+    "mean of the last 2 epochs": lambda result: statistics.fmean(result.epoch_map50_95[-2:]),
 }
 SCORE = "best epoch"  # the score verify uses: switch it here
 
@@ -54,23 +56,83 @@ class Budget:
         return {k: v for k, v in self.proxy.to_dict().items() if k not in NOT_IN_BUDGET}
 
 
+@dataclass(frozen=True)
+class SeedResult(FlatRecord):
+    """One seed's training at a budget: a verify claim's result (which trial, seed and budget, the proxy settings)
+    and, without those four, each seed of an entry. Seeds written by older versions lack some fields."""
+
+    map50_95: float | None = None
+    map50: float | None = None
+    epoch_map50_95: list | None = None
+    train_seconds: float | None = None
+    device: str | None = None
+    weights: dict | None = None  # the artifact record of its best.pt, when the study has a store
+    failed: str | None = None  # why it failed: then it has no scores
+    trial: int | None = None
+    seed: int | None = None
+    budget: str | None = None
+    proxy: dict | None = None
+
+    def own(self) -> SeedResult:
+        """Without what an entry says once for all its seeds."""
+        return replace(self, trial=None, seed=None, budget=None, proxy=None)
+
+
+@dataclass(frozen=True)
+class VerifiedEntry:
+    """One trial at one budget: see the module docstring. `seeds` is None in an entry written without them."""
+
+    epochs: int | None = None
+    imgsz: int | None = None
+    proxy: dict | None = None
+    seeds: dict[str, SeedResult] | None = None
+    spread: str | None = None
+    score: str | None = None
+    map50_95: float | None = None
+    map50: float | None = None
+    map50_95_range: float | None = None
+
+    def to_attr(self) -> dict[str, Any]:
+        stored = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.seeds is None:
+            del stored["seeds"]
+        else:
+            stored["seeds"] = {seed: result.to_attr() for seed, result in self.seeds.items()}
+        return stored
+
+    @classmethod
+    def from_attr(cls, stored: dict) -> VerifiedEntry:
+        seeds = stored.get("seeds")
+        if isinstance(seeds, dict):
+            seeds = {str(seed): SeedResult.from_attr(r) for seed, r in seeds.items() if isinstance(r, dict)}
+        values = {f.name: stored.get(f.name) for f in fields(cls) if f.name != "seeds"}
+        return cls(**values, seeds=seeds if isinstance(seeds, dict) else None)
+
+
 def attr_name(trial_number: int) -> str:
-    return f"{ATTR_PREFIX}{trial_number}"
+    return verified_attr(trial_number)
 
 
-def entries(study: optuna.Study) -> dict[int, dict]:
+def entries(study: optuna.Study) -> dict[int, dict[str, VerifiedEntry]]:
     """Every verified trial's entries: trial number -> {budget key -> entry}."""
-    attrs = study.user_attrs
-    return {int(name[len(ATTR_PREFIX) :]): value for name, value in attrs.items() if name.startswith(ATTR_PREFIX)}
+    found = {}
+    for number, by_budget in numbered(study.user_attrs, VERIFIED_PREFIX).items():
+        if isinstance(by_budget, dict):
+            found[number] = {k: VerifiedEntry.from_attr(e) for k, e in by_budget.items() if isinstance(e, dict)}
+    return found
 
 
-def seed_score(result: dict) -> float | None:
+def write_entries(study: optuna.Study, trial_number: int, by_budget: dict[str, VerifiedEntry]) -> None:
+    study.set_user_attr(verified_attr(trial_number), {key: entry.to_attr() for key, entry in by_budget.items()})
+
+
+def seed_score(result: SeedResult) -> float | None:
     """One seed's score (`SCORE`); None for a failed seed, or an old one without the field the score reads."""
-    if "failed" in result:
+    if result.failed is not None:
         return None
     try:
         return float(SCORES[SCORE](result))
-    except (KeyError, IndexError, TypeError):
+    except (IndexError, TypeError):
         return None
 
 
@@ -80,28 +142,22 @@ def seed_scores(seeds: dict) -> dict:
     return {seed: score for seed, score in scores.items() if score is not None}
 
 
-def summary(settings: dict, seeds: dict[int, dict]) -> dict:
+def summary(settings: dict, seeds: dict[int, SeedResult]) -> VerifiedEntry:
     """The entry for one trial at one budget (`Budget.settings()`) from its seeds' results (failed seeds are kept,
     not averaged)."""
-    good = {seed: result for seed, result in seeds.items() if "failed" not in result}
+    good = {seed: result for seed, result in seeds.items() if result.failed is None}
     maps = list(seed_scores(good).values())
-    entry = {
-        "epochs": settings["epochs"],
-        "imgsz": settings["imgsz"],
-        "proxy": settings,
-        "seeds": {str(seed): _own(seeds[seed]) for seed in sorted(seeds)},
-        "spread": SPREAD,
-        "score": SCORE,
-        "map50_95": round(statistics.fmean(maps), 6) if maps else None,
-        "map50": round(statistics.fmean(good[s]["map50"] for s in good), 6) if good else None,
-        "map50_95_range": round(max(maps) - min(maps), 6) if len(maps) > 1 else None,
-    }
-    return entry
-
-
-def _own(result: dict) -> dict:
-    """A seed's result without what the entry says once for all seeds."""
-    return {k: v for k, v in result.items() if k not in ("trial", "seed", "budget", "proxy")}
+    return VerifiedEntry(
+        epochs=settings["epochs"],
+        imgsz=settings["imgsz"],
+        proxy=settings,
+        seeds={str(seed): seeds[seed].own() for seed in sorted(seeds)},
+        spread=SPREAD,
+        score=SCORE,
+        map50_95=round(statistics.fmean(maps), 6) if maps else None,
+        map50=round(statistics.fmean(good[s].map50 for s in good), 6) if good else None,
+        map50_95_range=round(max(maps) - min(maps), 6) if len(maps) > 1 else None,
+    )
 
 
 def ranks(scores: list[float]) -> list[int]:
