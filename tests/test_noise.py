@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
-from shapenas.environment import ENVIRONMENT_ATTR, differences, environment, note_differences
+from shapenas.search.loop.environment import ENVIRONMENT_ATTR, differences, environment, note_differences
 from shapenas.search.results import pareto
 from shapenas.search.results.noise import NOISE_ATTR, NoiseRuns, ProxyNoise, cannot_rank_line, study_noise
 from shapenas.search.results.objectives import Objectives

@@ -52,8 +52,8 @@ def train_noise_runs(config, data: str, folder, parent) -> NoiseRuns:
     """The baseline's proxy at seeds `proxy.seed + 1 ..`, as a search trains it: what `proxy_noise` stores."""
     from shapenas.data.check import class_count
     from shapenas.devices import resolve_device
-    from shapenas.environment import environment
     from shapenas.evaluators import EvaluationFailed, Job, ProxyTrainer
+    from shapenas.search.loop.environment import environment
     from shapenas.spaces import SearchSpace
     from shapenas.ultralytics.build import model_file_stem
 

@@ -17,11 +17,11 @@ from optuna.trial import TrialState
 
 from shapenas.config_schema import ConstraintsConfig
 from shapenas.devices import resolve_device
-from shapenas.environment import environment
 from shapenas.errors import first_line
 from shapenas.evaluators import CostResult, EpochMetrics, EvaluationFailed, Evaluator, Job, LatencyResult, ProxyResult
 from shapenas.search.fleet import orphans
 from shapenas.search.fleet.coordination import wait_for_earlier_twins
+from shapenas.search.loop.environment import environment
 from shapenas.search.loop.proposal import propose
 from shapenas.search.results import record
 from shapenas.search.results.objectives import Objectives

@@ -11,7 +11,6 @@ from optuna.trial import TrialState
 from shapenas.config import Config
 from shapenas.data.check import class_count
 from shapenas.devices import resolve_device
-from shapenas.environment import environment, note_differences
 from shapenas.evaluators import (
     CostEvaluator,
     EpochMetrics,
@@ -33,6 +32,7 @@ from shapenas.search.fleet.pending import pending_folder
 from shapenas.search.fleet.retrying import RetryingStorage
 from shapenas.search.loop.context import StudyContext
 from shapenas.search.loop.early_stopping import ParetoRankStopper
+from shapenas.search.loop.environment import environment, note_differences
 from shapenas.search.loop.noise_runs import ensure_noise
 from shapenas.search.loop.objective import Evaluators, Hooks, Objective
 from shapenas.search.loop.proposal import render

@@ -8,9 +8,9 @@ import optuna
 from shapenas.config import Config, config_from_dict, upgraded, with_defaults
 from shapenas.config_schema import SearchConfig
 from shapenas.devices import resolve_device
-from shapenas.environment import environment
 from shapenas.errors import UserError
 from shapenas.search.fleet.storage import existing_study_names
+from shapenas.search.loop.environment import environment
 from shapenas.search.results.objectives import Objectives
 from shapenas.search.results.study_attrs import CONFIG_ATTR, ENVIRONMENT_ATTR
 from shapenas.text import count

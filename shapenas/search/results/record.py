@@ -62,7 +62,9 @@ class TrialRecord:
     weights: str | None = None  # best.pt of the proxy run, when kept
     layer_init: list | None = None  # warm start: how each layer started from the parent (`LayerInit` dicts)
     artifacts: dict | None = None  # files in the study's artifact store: name ("weights", "yaml") -> id, name, SHA-256
-    environment: dict | None = None  # library versions and device it was computed with (`shapenas.environment`)
+    environment: dict | None = (
+        None  # library versions and device it was computed with (`shapenas.search.loop.environment`)
+    )
     # how it ended
     rejected: str | None = None  # a constraint refused it (e.g. "gflops 9.1 > max_gflops 8"): never trained
     reused_from: int | None = None  # the number of the trained twin whose result it copied
