@@ -73,3 +73,4 @@ def test_an_interrupted_trial_nobody_queued_is_queued_once(tmp_path):
     assert queue_interrupted(study) == []  # the queued retry counts as the retry
     (waiting,) = study.get_trials(states=(TrialState.WAITING,))
     assert waiting.system_attrs["fixed_params"] == {"x": 0} and record.read(waiting).preset == "baseline"
+    assert record.read(waiting).retry_of == 0

@@ -194,7 +194,8 @@ def test_a_sigkilled_journal_workers_trial_is_failed_and_queued_once_by_another_
     assert killed.state == TrialState.FAIL and record.read(killed).fail_reason == coordination.LEFT_RUNNING
     assert coordination.fail_dead(study, storage, killed) is False  # a second process that found it dead too
     queued = [t for t in study.trials if t.state == TrialState.WAITING]
-    assert len(queued) == 1 and study.ask(X).params == killed.params  # queued once, the same candidate
+    assert len(queued) == 1 and record.read(queued[0]).retry_of == number  # queued once, naming what it retries
+    assert study.ask(X).params == killed.params  # the same candidate
 
 
 def test_a_watch_on_a_plain_optuna_storage_takes_the_default_period_and_no_outage():

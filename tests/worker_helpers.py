@@ -64,9 +64,8 @@ def start_worker(storage: str, study: str, cwd, *extra, log_name: str = "worker"
 
 
 def retries_of(study, number: int) -> list:
-    """The later trials that retry trial `number`'s candidate: queued with its params (`coordination.queue_again`)."""
-    params = study.trials[number].params
-    return [t for t in study.trials if t.number > number and t.system_attrs.get("fixed_params", t.params) == params]
+    """The trials that retry trial `number`'s candidate (`coordination.queue_again` names the trial they retry)."""
+    return [t for t in study.trials if t.user_attrs.get("retry_of") == number]
 
 
 def wait_for(predicate, timeout: float, poll: float = 0.2) -> bool:

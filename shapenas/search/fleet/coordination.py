@@ -94,9 +94,11 @@ def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = 
 
 
 def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queue a failed trial's candidate again (its params), keeping the preset name it ran under."""
+    """Queue a failed trial's candidate again (its params), keeping the preset name it ran under and naming the trial
+    it retries (a sampled twin of the same candidate is not a retry)."""
     preset = record.read(trial).preset
-    study.enqueue_trial(trial.params, user_attrs=record.attrs(preset=preset) if preset is not None else None)
+    named = {"preset": preset} if preset is not None else {}
+    study.enqueue_trial(trial.params, user_attrs=record.attrs(retry_of=trial.number, **named))
 
 
 def _params(trial: optuna.trial.FrozenTrial) -> dict:

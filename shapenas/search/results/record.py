@@ -68,6 +68,7 @@ class TrialRecord:
     # how it ended
     rejected: str | None = None  # a constraint refused it (e.g. "gflops 9.1 > max_gflops 8"): never trained
     reused_from: int | None = None  # the number of the trained twin whose result it copied
+    retry_of: int | None = None  # the failed trial (dead or interrupted) whose candidate it runs again
     stopped_at_epoch: int | None = None  # early stopping pruned it after this epoch
     fail_reason: str | None = None
     rungs: dict[int, float] = field(default_factory=dict)  # epoch -> mAP50-95 at that early-stopping rung
