@@ -18,9 +18,10 @@ import torch
 import yaml
 
 from shapenas.config import load_config
+from shapenas.search.fleet.claim_attrs import parent_companion
 from shapenas.search.fleet.storage import open_storage
 from shapenas.search.loop.context import StudyContext
-from shapenas.search.loop.parent import PARENT_ATTR, ParentRecord, companion_name, ensure_parent
+from shapenas.search.loop.parent import PARENT_ATTR, ParentRecord, ensure_parent
 from shapenas.search.loop.study import create_or_continue
 from shapenas.search.results import artifacts
 from shapenas.ultralytics.build import build_model, load_model_yaml
@@ -190,7 +191,7 @@ def test_a_killed_maker_is_replaced_once_its_heartbeat_is_stale(tmp_path, tiny_d
     study, storage, config, path = _warm_study(tmp_path, tiny_data)
     url = f"sqlite:///{path}"
     maker = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_CLAIM, url, companion_name("tiny")],
+        [sys.executable, "-c", HOLD_THE_CLAIM, url, parent_companion("tiny")],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,  # alone in its group, as kill_all expects
@@ -203,7 +204,7 @@ def test_a_killed_maker_is_replaced_once_its_heartbeat_is_stale(tmp_path, tiny_d
         kill_all(maker)
     _ensure_parent(study, storage, config, tmp_path, tiny_data, heartbeat_seconds=1)
     assert load(url, "tiny").user_attrs[PARENT_ATTR]["source"] == config.proxy.parent
-    companion = load(url, companion_name("tiny")).trials
+    companion = load(url, parent_companion("tiny")).trials
     assert companion[0].state == optuna.trial.TrialState.FAIL  # the killed maker, failed for its stale heartbeat
     assert [t.value for t in companion if t.state == optuna.trial.TrialState.COMPLETE] == [1.0]  # the new maker
     assert not [t for t in companion if t.state == optuna.trial.TrialState.RUNNING]

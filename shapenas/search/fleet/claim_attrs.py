@@ -9,7 +9,17 @@ from __future__ import annotations
 PARENT_SUFFIX = ":shapenas-parent"  # the parent's maker (`shapenas.search.loop.parent`)
 VERIFY_SUFFIX = ":shapenas-verify"  # each verify job (`shapenas.search.verify.jobs`)
 COMPANION_SUFFIXES = (PARENT_SUFFIX, VERIFY_SUFFIX)
-PARENT_OF_ATTR = "shapenas_parent_of"  # study attribute of the parent's companion: the search it serves
+
+
+def parent_companion(study_name: str) -> str:
+    """The companion study of `study_name` whose claims make its parent and measure its proxy noise."""
+    return study_name + PARENT_SUFFIX
+
+
+def verify_companion(study_name: str) -> str:
+    """The companion study of `study_name` whose claims are its verify jobs."""
+    return study_name + VERIFY_SUFFIX
+
 
 # user attributes of a claim (a trial of a companion study)
 JOB_ATTR = "job"  # the job it claims

@@ -25,8 +25,8 @@ def ensure_noise(context: StudyContext):
         return None
     study = context.study
     if read_noise_runs(study) is None:
+        from shapenas.search.fleet.claim_attrs import parent_companion
         from shapenas.search.fleet.claims import Claims
-        from shapenas.search.loop.parent import companion_name
 
         def make() -> dict:
             runs = train_noise_runs(context.config, context.data, context.run_dir, context.parent)
@@ -36,7 +36,7 @@ def ensure_noise(context: StudyContext):
         def waiting(number: int) -> None:
             print(f"noise: waiting for another process to measure it (claim {number})", file=sys.stderr, flush=True)
 
-        claims = Claims(context.storage, companion_name(study.study_name), context.heartbeat_seconds)
+        claims = Claims(context.storage, parent_companion(study.study_name), context.heartbeat_seconds)
         claims.once(NOISE_JOB, make, finished=lambda: read_noise_runs(study), on_wait=waiting)
     noise = study_noise(study)
     if noise is not None:

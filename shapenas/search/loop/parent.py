@@ -23,16 +23,12 @@ import optuna
 import torch
 
 from shapenas.errors import UserError
-from shapenas.search.fleet.claim_attrs import PARENT_OF_ATTR, PARENT_SUFFIX
+from shapenas.search.fleet.claim_attrs import parent_companion
 from shapenas.search.fleet.claims import Claims
 from shapenas.search.loop.context import StudyContext
 from shapenas.search.results import artifacts
-from shapenas.search.results.study_attrs import PARENT_ATTR, FlatRecord
+from shapenas.search.results.study_attrs import PARENT_ATTR, PARENT_OF_ATTR, FlatRecord
 from shapenas.text import count
-
-
-def companion_name(study_name: str) -> str:
-    return study_name + PARENT_SUFFIX
 
 
 def check_parent_file(path: str, base_model, base_name: str) -> None:
@@ -125,7 +121,7 @@ def _make_once(context: StudyContext) -> None:
     def waiting(number: int) -> None:
         print(f"parent: waiting for another process to make it (claim {number})", file=sys.stderr, flush=True)
 
-    claims = Claims(context.storage, companion_name(study.study_name), context.heartbeat_seconds)
+    claims = Claims(context.storage, parent_companion(study.study_name), context.heartbeat_seconds)
     claims.study.set_user_attr(PARENT_OF_ATTR, study.study_name)
     claims.once("parent", make, finished=lambda: study.user_attrs.get(PARENT_ATTR), on_wait=waiting)
 

@@ -16,6 +16,7 @@ LOCATION_ATTR = "shapenas_artifacts"  # where the creating process keeps its sha
 PARENT_ATTR = "parent"  # the parent checkpoint every candidate starts from (`search.loop.parent.ParentRecord`)
 NOISE_ATTR = "proxy_noise"  # the baseline's proxy trained at more seeds (`search.results.noise.NoiseRuns`)
 VERIFIED_PREFIX = "verified:"  # + trial number: its results at higher budgets (`search.verify.verified`)
+PARENT_OF_ATTR = "shapenas_parent_of"  # on a parent companion study: the search it serves (`search.loop.parent`)
 ORPHANED_PREFIX = "orphaned_result:"  # + trial number: a result that came back after its trial was failed (`record`)
 
 

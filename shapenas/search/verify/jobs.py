@@ -24,7 +24,7 @@ import optuna
 
 from shapenas.config import Config, config_from_dict
 from shapenas.errors import UserError
-from shapenas.search.fleet.claim_attrs import VERIFY_SUFFIX
+from shapenas.search.fleet.claim_attrs import verify_companion
 from shapenas.search.fleet.claims import Claims, Outcome
 from shapenas.search.loop.context import StudyContext
 from shapenas.search.results import artifacts, pareto, record
@@ -87,7 +87,7 @@ class Verification:
     def __init__(self, context: StudyContext, seeds: list[int]):
         self.study, self.config, self.data, self.seeds = context.study, context.config, context.data, seeds
         self.budget = verified.Budget(context.config.proxy)
-        self.claims = Claims(context.storage, self.study.study_name + VERIFY_SUFFIX, context.heartbeat_seconds)
+        self.claims = Claims(context.storage, verify_companion(self.study.study_name), context.heartbeat_seconds)
         self.folder = Path(context.run_dir) / "verify" / self.budget.key
         self.parent, self.store = context.parent, context.store
         self.started = time.perf_counter()
