@@ -6,8 +6,8 @@ PostgreSQL server) except the proxy training, replaced by an instant stand-in be
 real loop, and grows by copies of them (`optuna.trial.create_trial`, each with its own candidate key and moved
 values), since running 10,000 trials one by one does not fit a 2-core machine. At each size: one worker alone and
 one `resume` (start-up: process start to first trial asked), then `--workers` workers run `--batch` real trials
-(bookkeeping per trial = its wall time minus the cost evaluator's; round trips; peak RSS), then `shapenas pareto`
-against `optuna.load_study(...).best_trials`, and the bytes of stored attributes per trial.
+(bookkeeping per trial = its wall time minus the cost evaluator's and the polls' sleeps; round trips; peak RSS),
+then `shapenas pareto` against `optuna.load_study(...).best_trials`, and the bytes of stored attributes per trial.
 
     python bench/scale.py [--workers 32] [--sizes 1000,3000,10000] [--batch 64] [--instant-cost]
     python bench/scale.py --smoke    # 2 workers, 50 trials: PostgreSQL when installed, else a journal file
@@ -28,6 +28,7 @@ from scale_parts import STUDY, attr_bytes, collect, finished, fleet, grow, shape
 TARGET_BOOKKEEPING_SECONDS = 0.5  # per trial, at 32 workers
 TARGET_PARETO_RATIO = 1.5  # `shapenas pareto` / Optuna's load_study + best_trials, at 10,000 trials
 TARGET_START_SECONDS = 3.0  # a worker's process start to its first trial asked
+WORKER_MB = 500  # a worker's own memory with the real GFLOPs count (measured: ~410 MB private with the stand-in)
 SEED_TRIALS = 16  # real trials from the real loop before the study grows: the templates of the copies
 
 
@@ -40,6 +41,15 @@ def spread(values: list[float]) -> str:
 
 def verdict(value: float, target: float) -> str:
     return f"target <= {target:g}: {'met' if value <= target else 'MISSED'}"
+
+
+def fitting_workers(wanted: int) -> int:
+    """As many workers as the memory free now holds, 3 GB kept for others: each holds ~450 MB of its own (torch)."""
+    available = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemAvailable"))
+    fits = max(1, (available // 1024 - 3000) // WORKER_MB)
+    if fits < wanted:
+        print(f"only {fits} workers fit in the {available // 1024} MB free now ({WORKER_MB} MB each): {fits} run")
+    return min(wanted, fits)
 
 
 def server(smoke: bool):
@@ -65,12 +75,14 @@ def alone(url: str, command: str, folder: Path, instant_cost: bool) -> dict:
 
 def report_fleet(results: list[dict], workers: int, elapsed: float, batch: int) -> None:
     trials = [t for r in results for t in r["trials"]]
-    wall = [t["wall"] - t["cost_wall"] for t in trials]
+    wall = [t["wall"] - t["cost_wall"] - t["slept"] for t in trials]
     cpu = [t["cpu"] - t["cost_cpu"] for t in trials]
     print(f"  {workers} workers, {len(trials)} trials in {elapsed:.1f} s ({len(trials) / elapsed:.2f} trials/s)")
-    print(f"  bookkeeping per trial, wall s: {spread(wall)}; {verdict(statistics.median(wall), TARGET_BOOKKEEPING_SECONDS)}")
+    target = verdict(statistics.median(wall), TARGET_BOOKKEEPING_SECONDS)
+    print(f"  bookkeeping per trial, wall s: {spread(wall)}; {target}")
     print(f"  bookkeeping per trial, CPU s of the worker: {spread(cpu)}")
     print(f"  cost evaluator per trial, wall s: {spread([t['cost_wall'] for t in trials])}")
+    print(f"  slept in polls (waiting for room or a twin) per trial, s: {spread([t['slept'] for t in trials])}")
     print(f"  round trips per trial: {spread([t['trips'] for t in trials])}")
     print(f"  worker start in the fleet, s: {spread([r['start_seconds'] for r in results if r['start_seconds']])}")
     print(f"  peak RSS per worker, MB: {spread([r['peak_rss_mb'] for r in results])}")
@@ -82,8 +94,10 @@ def measure(url: str, size: int, args, folder: Path) -> dict:
         for command in ("worker", "resume"):
             result = alone(url, command, folder, args.instant_cost)
             start = result["start_seconds"]
-            print(f"  {command} alone: start {start:.2f} s; {verdict(start, TARGET_START_SECONDS)}; "
-                  f"peak RSS {result['peak_rss_mb']:.0f} MB")
+            print(
+                f"  {command} alone: start {start:.2f} s; {verdict(start, TARGET_START_SECONDS)}; "
+                f"peak RSS {result['peak_rss_mb']:.0f} MB"
+            )
     total = finished(url) + args.batch
     started = time.perf_counter()
     results = fleet(url, args.workers, total, folder, args.instant_cost)
@@ -94,8 +108,11 @@ def measure(url: str, size: int, args, folder: Path) -> dict:
     print(f"  shapenas pareto (in process), s: {spread(times['pareto'])}; whole process {times['process'][0]:.2f} s")
     print(f"  pareto / optuna: {ratio:.2f}x; {verdict(ratio, TARGET_PARETO_RATIO)}")
     weights = attr_bytes(url)
-    print(f"  stored attributes per trial: user {weights['user']:.0f} B, system {weights['system']:.0f} B "
-          f"(largest user attribute: {weights['biggest_user_attr']})", flush=True)
+    print(
+        f"  stored attributes per trial: user {weights['user']:.0f} B, system {weights['system']:.0f} B "
+        f"(largest user attribute: {weights['biggest_user_attr']})",
+        flush=True,
+    )
     return {"size": size, "ratio": ratio}
 
 
@@ -110,6 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.workers, args.sizes, args.batch, args.repeats, args.instant_cost = 2, "50", 4, 1, True
+    args.workers = fitting_workers(args.workers)
     from shapenas.data.synth import write_synthetic_dataset
 
     url, stop = server(args.smoke)
@@ -117,8 +135,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="shapenas-scale-") as name:
             folder = Path(name)
             data = write_synthetic_dataset(folder / "data", n_train=8, n_val=4, imgsz=64, seed=0)
-            shapenas("search", write_config(folder, data, SEED_TRIALS), "--storage", url, "--study", STUDY,
-                     "--create-only", cwd=folder)
+            shapenas(
+                "search",
+                write_config(folder, data, SEED_TRIALS),
+                "--storage",
+                url,
+                "--study",
+                STUDY,
+                "--create-only",
+                cwd=folder,
+            )
             seed = 6 if args.smoke else SEED_TRIALS
             print(f"== {seed} real trials to copy from ==", flush=True)
             started = time.perf_counter()

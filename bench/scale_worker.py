@@ -6,7 +6,8 @@ Prints one JSON line of figures on stdout; the command's own output goes to stde
 
 Figures: seconds from process start (`SCALE_SPAWNED`, the parent's clock at spawn) to the first trial asked; per
 trial (one `run_trial` to the next, so the loop's polling between trials is in it): wall and CPU seconds, SQL
-statements plus transaction ends (round trips), and the cost evaluator's wall and CPU seconds; peak RSS.
+statements plus transaction ends (round trips), the cost evaluator's wall and CPU seconds, and the seconds slept
+in the loop's polls (waiting for room in the budget or for a twin); peak RSS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 
 SPAWNED = float(os.environ.get("SCALE_SPAWNED", time.time()))
@@ -62,20 +64,23 @@ class InstantCost(Evaluator[CostResult]):
         return CostResult(int(3e6 * (1 + _score(job, "params"))), round(8.7 * (1 + _score(job, "gflops")), 3))
 
 
+FIELDS = ("wall", "cpu", "trips", "cost_wall", "cost_cpu", "slept")
+
+
 class Timings:
     def __init__(self):
         self.first_ask: float | None = None
-        self.marks: list[tuple] = []  # (wall, cpu, trips, cost wall, cost cpu) at each trial start
-        self.cost_wall = self.cost_cpu = 0.0
+        self.marks: list[tuple] = []  # (wall, cpu, trips, cost wall, cost cpu, slept) at each trial start
+        self.cost_wall = self.cost_cpu = self.slept = 0.0
 
     def mark(self) -> None:
-        self.marks.append((time.time(), time.process_time(), trips[0], self.cost_wall, self.cost_cpu))
+        self.marks.append((time.time(), time.process_time(), trips[0], self.cost_wall, self.cost_cpu, self.slept))
 
     def report(self) -> dict:
         steps = [[b - a for a, b in zip(s, e, strict=True)] for s, e in zip(self.marks, self.marks[1:], strict=False)]
         return {
             "start_seconds": None if self.first_ask is None else self.first_ask - SPAWNED,
-            "trials": [dict(zip(("wall", "cpu", "trips", "cost_wall", "cost_cpu"), s, strict=True)) for s in steps],
+            "trials": [dict(zip(FIELDS, step, strict=True)) for step in steps],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
@@ -112,7 +117,15 @@ def instrument(timings: Timings, instant_cost: bool) -> None:
         timings.mark()
         return real_print_front(*args, **kwargs)
 
-    runner.run_trial, optuna.Study.ask = run_trial, ask
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:  # the loop's polls (waiting for room, for a twin): idle, not bookkeeping
+        started = time.perf_counter()
+        real_sleep(seconds)
+        if threading.current_thread() is threading.main_thread():
+            timings.slept += time.perf_counter() - started
+
+    runner.run_trial, optuna.Study.ask, time.sleep = run_trial, ask, sleep
     for module in ("shapenas.commands.worker", "shapenas.commands.resume"):
         __import__(module)
         sys.modules[module].print_front = print_front
