@@ -34,7 +34,8 @@ def write_config(folder: Path, data: Path, budget: int) -> Path:
 
 
 def env() -> dict:
-    return {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join((str(ROOT), str(ROOT / "bench")))
+    return {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
 def shapenas(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -65,11 +66,28 @@ def fleet(url: str, workers: int, total: int, cwd: Path, instant_cost: bool) -> 
     """`workers` instrumented `shapenas worker` processes, all started at once, until `total` trials are finished."""
     command = ["worker", "--storage", url, "--study", STUDY, "--trials", total, "--heartbeat", 10]
     processes = [spawn(command, cwd, f"w{i}.log", instant_cost) for i in range(workers)]
-    return [collect(p, cwd, f"w{i}.log") for i, p in enumerate(processes)]
+    try:
+        return [collect(p, cwd, f"w{i}.log") for i, p in enumerate(processes)]
+    finally:  # on any error (one worker failed, Ctrl-C), no worker outlives the benchmark
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def load(url: str) -> optuna.Study:
+    """The study on Optuna's own storage for `url` (a journal file: Optuna's journal storage)."""
+    if url.startswith("journal:///"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        backend = JournalFileBackend(url[len("journal:///") :])
+        return optuna.load_study(study_name=STUDY, storage=JournalStorage(backend))
+    return optuna.load_study(study_name=STUDY, storage=url)
 
 
 def finished(url: str) -> int:
-    study = optuna.load_study(study_name=STUDY, storage=url)
+    study = load(url)
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
@@ -125,7 +143,7 @@ def grow(url: str, to: int, seed: int = 0) -> float:
     if url.startswith("postgresql"):
         return _grow_sql(url, to)
     started = time.perf_counter()
-    study = optuna.load_study(study_name=STUDY, storage=url)
+    study = load(url)
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     templates = [t for t in done if "map50_95" in t.user_attrs and "-copy" not in t.user_attrs["key"]]
     rng = random.Random(seed)
@@ -154,7 +172,7 @@ def _grow_sql(url: str, to: int) -> float:
 
 def attr_bytes(url: str) -> dict:
     """Bytes of stored user and system attributes per finished trial (as JSON, as the RDB stores them)."""
-    study = optuna.load_study(study_name=STUDY, storage=url)
+    study = load(url)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     user = [sum(len(json.dumps(v)) + len(k) for k, v in t.user_attrs.items()) for t in trials]
     system = [sum(len(json.dumps(v)) + len(k) for k, v in t.system_attrs.items()) for t in trials]
@@ -165,15 +183,16 @@ def attr_bytes(url: str) -> dict:
 PARETO_TIMER = """
 import contextlib, io, json, sys, time
 import optuna
+from scale_parts import load
 from shapenas.cli import main
 url, study, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 times = {"optuna": [], "pareto": []}
 with contextlib.redirect_stdout(io.StringIO()):  # a first, untimed round: imports and lazy modules loaded
-    optuna.load_study(study_name=study, storage=url).best_trials, main(["pareto", "--storage", url, "--study", study])
+    load(url).best_trials, main(["pareto", "--storage", url, "--study", study])
 for _ in range(repeats):  # alternated, so that neither side gets a warmer database than the other
     started = time.perf_counter()
-    front = optuna.load_study(study_name=study, storage=url).best_trials
+    front = load(url).best_trials
     times["optuna"].append(time.perf_counter() - started)
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
