@@ -55,12 +55,12 @@ def fitting_workers(wanted: int, size: int) -> int:
     return min(wanted, fits)
 
 
-def server(smoke: bool):
-    """(url, stop) of a throwaway PostgreSQL; for --smoke without PostgreSQL, a journal file."""
+def server(smoke: bool, journal: bool):
+    """(url, stop) of a throwaway PostgreSQL; for --smoke without PostgreSQL (or --journal), a journal file."""
     sys.path.insert(0, str(ROOT))
     from tests.postgres_server import PostgresServer, why_not_available
 
-    reason = why_not_available()
+    reason = "--journal" if journal else why_not_available()
     if reason is None:
         running = PostgresServer().start()
         return running.url, running.stop
@@ -129,12 +129,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="of the pareto timing")
     parser.add_argument("--instant-cost", action="store_true", help="replace the GFLOPs count by a stand-in too")
     parser.add_argument("--smoke", action="store_true", help="2 workers, 50 trials, a few seconds of work")
+    parser.add_argument("--journal", action="store_true", help="with --smoke: a journal file, not PostgreSQL")
     args = parser.parse_args()
     if args.smoke:
         args.workers, args.sizes, args.batch, args.repeats, args.instant_cost = 2, "50", 4, 1, True
     from shapenas.data.synth import write_synthetic_dataset
 
-    url, stop = server(args.smoke)
+    url, stop = server(args.smoke, args.journal)
     try:
         with tempfile.TemporaryDirectory(prefix="shapenas-scale-") as name:
             folder = Path(name)
