@@ -85,12 +85,8 @@ class Timings:
         }
 
 
-def instrument(timings: Timings, instant_cost: bool) -> None:
-    """The stand-ins, and the clocks around the real loop (module attributes the loop looks up at call time)."""
-    import shapenas.commands.common as common
-    import shapenas.search.loop.runner as runner
-
-    runner.ProxyTrainer = InstantProxy
+def _time_cost(timings: Timings, runner, instant_cost: bool) -> None:
+    """The cost evaluator (real, or the stand-in), its wall and CPU seconds counted apart from the bookkeeping."""
     real_cost = InstantCost if instant_cost else runner.CostEvaluator
 
     class TimedCost(real_cost):
@@ -103,6 +99,29 @@ def instrument(timings: Timings, instant_cost: bool) -> None:
                 timings.cost_cpu += time.process_time() - cpu
 
     runner.CostEvaluator = TimedCost
+
+
+def _time_sleeps(timings: Timings) -> None:
+    """The loop's polls (waiting for room, for a twin) are idle, not bookkeeping: their sleeps are counted apart."""
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        started = time.perf_counter()
+        real_sleep(seconds)
+        if threading.current_thread() is threading.main_thread():
+            timings.slept += time.perf_counter() - started
+
+    time.sleep = sleep
+
+
+def instrument(timings: Timings, instant_cost: bool) -> None:
+    """The stand-ins, and the clocks around the real loop (module attributes the loop looks up at call time)."""
+    import shapenas.commands.common as common
+    import shapenas.search.loop.runner as runner
+
+    runner.ProxyTrainer = InstantProxy
+    _time_cost(timings, runner, instant_cost)
+    _time_sleeps(timings)
     real_run_trial, real_ask, real_print_front = runner.run_trial, optuna.Study.ask, common.print_front
 
     def run_trial(*args, **kwargs):
@@ -117,15 +136,7 @@ def instrument(timings: Timings, instant_cost: bool) -> None:
         timings.mark()
         return real_print_front(*args, **kwargs)
 
-    real_sleep = time.sleep
-
-    def sleep(seconds: float) -> None:  # the loop's polls (waiting for room, for a twin): idle, not bookkeeping
-        started = time.perf_counter()
-        real_sleep(seconds)
-        if threading.current_thread() is threading.main_thread():
-            timings.slept += time.perf_counter() - started
-
-    runner.run_trial, optuna.Study.ask, time.sleep = run_trial, ask, sleep
+    runner.run_trial, optuna.Study.ask = run_trial, ask
     for module in ("shapenas.commands.worker", "shapenas.commands.resume"):
         __import__(module)
         sys.modules[module].print_front = print_front
