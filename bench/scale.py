@@ -16,6 +16,7 @@ then `shapenas pareto` against `optuna.load_study(...).best_trials`, and the byt
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -67,7 +68,8 @@ def server(smoke: bool, journal: bool):
     if not smoke:
         raise SystemExit(f"no PostgreSQL: {reason}")
     print(f"no PostgreSQL ({reason}): a journal file instead")
-    return f"journal:///{tempfile.mkdtemp(prefix='shapenas-scale-')}/scale.log", lambda: None
+    folder = tempfile.mkdtemp(prefix="shapenas-scale-")
+    return f"journal:///{folder}/scale.log", lambda: shutil.rmtree(folder, ignore_errors=True)
 
 
 def alone(url: str, command: str, folder: Path, instant_cost: bool) -> dict:
