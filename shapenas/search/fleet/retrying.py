@@ -41,6 +41,11 @@ class RetryingStorage(BaseStorage):
     owned trial and its queue are read and changed under one lock, which is also held while the queue is written
     (one try per write), so writes to the owned trial keep their order whichever thread makes them. Every other call
     goes straight to `inner`, which is thread-safe itself.
+
+    **Caching**: for an RDB, `inner` is Optuna's cached storage (`optuna.storages.get_storage`), as `create_study`
+    would build it from a URL: a finished trial is read once and then kept (finished trials never change), so each
+    poll reads only the trials that are new or still running. It answers `record_heartbeat` and the stale-trial calls
+    by passing them to the RDB. Handing this wrapper to Optuna skips Optuna's own wrapping, hence here.
     """
 
     def __init__(self, inner: BaseStorage, url: str, heartbeat_seconds: float, outage: Outage):

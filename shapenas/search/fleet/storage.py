@@ -92,10 +92,11 @@ def open_storage(
     if url.startswith("sqlite:///"):
         _sqlite_folder_exists(url)
     try:
-        inner = RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        backend = RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except (SQLAlchemyError, ImportError, RuntimeError) as error:  # bad URL, no server, no driver, old schema
         raise UserError(f"--storage {url!r}: cannot open ({first_line(error)})") from None
-    return RetryingStorage(inner, url, heartbeat_seconds, outage)
+    # Optuna's own cache in front, as `create_study` would put it: finished trials are read once, then kept.
+    return RetryingStorage(optuna.storages.get_storage(backend), url, heartbeat_seconds, outage)
 
 
 def in_memory_storage(retry_seconds: float = DEFAULT_RETRY_SECONDS) -> RetryingStorage:

@@ -117,7 +117,12 @@ def read(trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
 def from_attrs(stored: dict[str, Any]) -> TrialRecord:
     """The record in a trial's user attributes (as `read`), e.g. those of a result kept outside its trial."""
     known = {name: value for name, value in stored.items() if name in NAMES and value is not None}
-    rungs = {int(match[1]): value for name, value in stored.items() if (match := _RUNG.fullmatch(name))}
+    # The prefix test first: a regex on every name of every trial showed in scans of 10,000-trial studies.
+    rungs = {
+        int(match[1]): value
+        for name, value in stored.items()
+        if name.startswith("rung_") and (match := _RUNG.fullmatch(name))
+    }
     return TrialRecord(**known, rungs=rungs)
 
 
@@ -128,7 +133,8 @@ def rejected_values(costs: tuple[float, ...]) -> tuple[float, ...]:
 
 def is_trained(trial: optuna.trial.FrozenTrial) -> bool:
     """Complete with a real result: trained, or reusing a trained twin's result; not rejected by a constraint."""
-    return trial.state == TrialState.COMPLETE and read(trial).rejected is None
+    # One attribute, not the whole record: this runs on every trial of a study (fronts, twin lookups, tables).
+    return trial.state == TrialState.COMPLETE and trial.user_attrs.get("rejected") is None
 
 
 def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
