@@ -44,8 +44,8 @@ class RetryingStorage(BaseStorage):
 
     **Caching**: for an RDB, `inner` is Optuna's cached storage (`optuna.storages.get_storage`), as `create_study`
     would build it from a URL: a finished trial is read once and then kept (finished trials never change), so each
-    poll reads only the trials that are new or still running. It answers `record_heartbeat` and the stale-trial calls
-    by passing them to the RDB. Handing this wrapper to Optuna skips Optuna's own wrapping, hence here.
+    poll reads only the trials that are new or still running (a lease's beats, written to running trials, are seen).
+    Handing this wrapper to Optuna skips Optuna's own wrapping, hence here.
     """
 
     def __init__(self, inner: BaseStorage, url: str, heartbeat_seconds: float, outage: Outage):
