@@ -144,6 +144,7 @@ class Objective:
         """A finished, trained trial of the same YAML (the same candidate is never trained twice), or the result of
         one that finished after another process had failed it during a storage outage (`orphans`)."""
         for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if record.read(other).key == key and record.is_trained(other):
+            # the key first, read alone: building every trial's record took 0.14 s a trial at 10,000 trials
+            if other.user_attrs.get("key") == key and record.is_trained(other):
                 return other
         return orphans.find(trial.study, key)

@@ -40,6 +40,7 @@ from shapenas.search.loop.trial_run import run_trial
 from shapenas.search.results import record
 from shapenas.search.results.noise import study_noise
 from shapenas.search.results.objectives import Objectives
+from shapenas.search.results.running_front import RunningFront
 from shapenas.spaces import SearchSpace
 from shapenas.text import count
 
@@ -55,6 +56,7 @@ class Progress:
 
     def __init__(self, total: int, objectives: Objectives, stream=None):
         self.total, self.objectives = total, objectives
+        self.front: RunningFront | None = None  # made on the first trial: it needs the study
         self.stream = stream or sys.stderr  # looked up now, not at import: the stderr of this run
         self.started = time.perf_counter()
 
@@ -81,7 +83,8 @@ class Progress:
         return outcome + (f" (same YAML as trial {stored.reused_from})" if stored.reused_from is not None else "")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done, front = finished_count(study), len(study.best_trials)
+        self.front = self.front or RunningFront(study)
+        done, front = finished_count(study), self.front.size()
         stored = record.read(trial)
         self._print(
             f"trial {trial.number} ({done}/{self.total} done) {stored.summary}: {self._outcome(trial)}; "
