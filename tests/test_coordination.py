@@ -138,6 +138,17 @@ def test_a_candidate_whose_process_keeps_dying_is_queued_again_three_times_at_mo
     assert queued == [True] * coordination.MAX_REQUEUES + [False]
 
 
+def test_a_candidate_is_queued_once_however_many_processes_queue_it(study):
+    # two processes that both took the FAIL for their own (one answer lost in an outage) both queue the candidate
+    trial = study.ask(X)
+    study.tell(trial, state=TrialState.FAIL)
+    failed = study.trials[trial.number]
+    coordination.queue_again(study, failed)
+    coordination.queue_again(study, failed)
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].user_attrs["retry_of"] == trial.number
+
+
 def test_a_beating_trial_is_never_failed(tmp_path):
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_seconds=0.1)
     study = optuna.create_study(storage=storage, study_name="s")

@@ -96,6 +96,8 @@ def wait_for_earlier_twins(trial: optuna.Trial, key: str, poll_seconds: float = 
 def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queue a failed trial's candidate again (its params), keeping the preset name it ran under and naming the trial
     it retries (a sampled twin of the same candidate is not a retry)."""
+    if any(other.user_attrs.get("retry_of") == trial.number for other in study.get_trials(deepcopy=False)):
+        return  # queued already: by another process that also took the FAIL for its own (an answer lost in an outage)
     preset = record.read(trial).preset
     named = {"preset": preset} if preset is not None else {}
     study.enqueue_trial(trial.params, user_attrs=record.attrs(retry_of=trial.number, **named))
