@@ -118,8 +118,9 @@ def open_study_and_storage(args: argparse.Namespace):
 
 
 def upload_pending(study, storage) -> None:
-    """Results a process of this folder saved while the storage was away are written first (`search.pending`): their
-    trials are RUNNING, not dead, and making a parent may take a while. Nothing is written twice."""
+    """Results a process of this folder saved while the storage was away are written first
+    (`search.fleet.pending`): their trials are RUNNING, not dead, and making a parent may take a while. Nothing is
+    written twice."""
     from shapenas.search.fleet import pending_folder, upload_pending
 
     upload_pending(study, storage, pending_folder(run_dir(study.study_name)))
